@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""One entry point from a fresh machine (Python 3.11 and pip only): it creates `.venv`, installs the project,
+then runs what you asked for.
+
+    python3 dev.py demo      # emulator + a week of synthetic traffic -> DuckDB warehouse and report
+    python3 dev.py test      # the test suite (lint first)
+    python3 dev.py lint      # ruff check + ruff format --check
+    python3 dev.py run ARGS  # any command inside the environment, e.g. `python3 dev.py run dagster dev`
+
+The environment is rebuilt only when pyproject.toml changes (a hash is kept in .venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".interactions-etl-installed"
+
+
+def _requirements_hash() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_environment() -> None:
+    wanted = _requirements_hash()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and (BIN / "python").exists():
+        return
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 the machine has
+        sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print(f"creating the virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing interactions-etl and its dependencies (first run takes a few minutes) ...", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(*command: str) -> int:
+    env = {**os.environ, "VIRTUAL_ENV": str(VENV), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(list(command), cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "lint", "run"):
+        print(__doc__)
+        return 2
+    ensure_environment()
+    task, rest = argv[0], argv[1:]
+    if task == "demo":
+        return run(str(BIN / "interactions"), "demo", *rest)
+    if task == "lint":
+        return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "ruff"), "format", "--check", ".")
+    if task == "test":
+        lint = main(["lint"])
+        tests = run(str(BIN / "python"), "-m", "pytest", *rest)
+        return tests or lint
+    return run(*rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
