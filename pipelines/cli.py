@@ -1,0 +1,314 @@
+"""The `interactions` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+app = typer.Typer(
+    name="interactions",
+    help="Mixpeek search interactions into DuckDB: emulator, synthetic traffic, loads and reports.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _die(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def parse_api_keys(values: list[str]) -> dict[str, frozenset[str] | None]:
+    """`KEY` may use every namespace; `KEY=ns_a,ns_b` only those. Keys come from flags, else the environment."""
+    if not values:
+        env = os.environ.get("MIXPEEK_EMULATOR_API_KEYS") or os.environ.get("MIXPEEK_API_KEY") or ""
+        values = [v for v in (part.strip() for part in env.split(",")) if v] if "=" not in env else [env]
+    keys: dict[str, frozenset[str] | None] = {}
+    for value in values:
+        key, sep, namespaces = value.partition("=")
+        if not key:
+            _die("an empty API key was given")
+        keys[key] = frozenset(n.strip() for n in namespaces.split(",") if n.strip()) if sep else None
+    return keys
+
+
+def _default_start(days: int) -> date:
+    # The last `days` whole UTC days, ending yesterday: a demo week that is already complete.
+    return datetime.now(UTC).date() - timedelta(days=days)
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Interface to listen on (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            help="Accepted bearer key; repeat for more; KEY=ns1,ns2 limits it to those namespaces. "
+            "Default: $MIXPEEK_EMULATOR_API_KEYS (comma-separated), else $MIXPEEK_API_KEY.",
+            show_default=False,
+        ),
+    ] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(help="Namespace to create (repeatable). Default: $MIXPEEK_NAMESPACE, else 'demo'."),
+    ] = None,
+    auto_create_namespaces: Annotated[
+        bool, typer.Option(help="Create a namespace on first use instead of answering 404.")
+    ] = False,
+    rate_limit: Annotated[
+        str, typer.Option(help="free (10 req/s, 5 concurrent), pro (100, 50) or unlimited.")
+    ] = "free",
+    requests_per_second: Annotated[
+        float | None, typer.Option(help="Override the tier's request rate.")
+    ] = None,
+    max_concurrent: Annotated[int | None, typer.Option(help="Override the tier's concurrency cap.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic traffic.")] = 7,
+    days: Annotated[
+        int, typer.Option(help="Pre-fill this many days of synthetic traffic (0 = start empty).")
+    ] = 0,
+    per_day: Annotated[int, typer.Option(help="Interactions per pre-filled day.")] = 50_000,
+    start: Annotated[
+        str | None, typer.Option(help="First pre-filled UTC day (YYYY-MM-DD). Default: ends yesterday.")
+    ] = None,
+    ground_truth: Annotated[
+        Path | None, typer.Option(help="Write the pre-fill's ground truth JSON here.")
+    ] = None,
+    publish: Annotated[
+        list[str] | None,
+        typer.Option(help="Publish a retriever for the public track routes: NAME=NAMESPACE/RETRIEVER_ID."),
+    ] = None,
+    error_rate: Annotated[float, typer.Option(help="Fault: share of requests answered 500/503.")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(help="Fault: share of requests answered 429.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Fault: latency added to every request.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Fault: share of list pages cut mid-body.")] = 0.0,
+    truncate_rate: Annotated[
+        float, typer.Option(help="Fault: share of list pages with truncated JSON.")
+    ] = 0.0,
+    malformed_rate: Annotated[
+        float, typer.Option(help="Fault: share of list pages with one malformed record.")
+    ] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a local Mixpeek interactions API (0.82), optionally pre-filled with synthetic traffic."""
+    from pipelines.emulator.app import Emulator, EmulatorConfig, PublicRetriever
+    from pipelines.emulator.faults import FaultConfig
+    from pipelines.emulator.ratelimit import RateLimit
+    from pipelines.emulator.server import serve
+
+    keys = parse_api_keys(api_key or [])
+    if not keys:
+        _die("no API key: pass --api-key or set MIXPEEK_EMULATOR_API_KEYS / MIXPEEK_API_KEY")
+    namespaces = namespace or [os.environ.get("MIXPEEK_NAMESPACE") or "demo"]
+    if rate_limit not in ("free", "pro", "unlimited"):
+        _die("--rate-limit is free, pro or unlimited")
+    limit = RateLimit.tier(rate_limit)
+    if requests_per_second is not None or max_concurrent is not None:
+        base = limit or RateLimit(1e9, 1_000_000)
+        limit = RateLimit(
+            requests_per_second or base.requests_per_second, max_concurrent or base.max_concurrent
+        )
+    public: dict[str, PublicRetriever] = {}
+    for spec in publish or []:
+        name, _, target = spec.partition("=")
+        ns, _, retriever_id = target.partition("/")
+        if not (name and ns and retriever_id):
+            _die(f"--publish {spec!r}: expected NAME=NAMESPACE/RETRIEVER_ID")
+        public[name] = PublicRetriever(namespace=ns, retriever_id=retriever_id)
+    faults = FaultConfig(
+        error_rate=error_rate,
+        throttle_rate=throttle_rate,
+        latency_ms=latency_ms,
+        drop_rate=drop_rate,
+        truncate_rate=truncate_rate,
+        malformed_rate=malformed_rate,
+        seed=fault_seed,
+    )
+    try:
+        faults.validate()
+    except ValueError as exc:
+        _die(str(exc))
+    emu = Emulator(
+        EmulatorConfig(
+            api_keys=keys,
+            namespaces=namespaces,
+            auto_create_namespaces=auto_create_namespaces,
+            rate_limit=limit,
+            faults=faults,
+            public_retrievers=public,
+        )
+    )
+    if days > 0:
+        from pipelines.emulator.prefill import prefill
+
+        first_day = date.fromisoformat(start) if start else _default_start(days)
+        truth = prefill(
+            emu, namespaces[0], seed=seed, start=first_day, days=days, per_day=per_day, progress=True
+        )
+        if ground_truth is not None:
+            from pipelines.emulator.generator import write_ground_truth
+
+            write_ground_truth(truth, ground_truth)
+    typer.echo(
+        f"Mixpeek interactions emulator (API 0.82) on http://{host}:{port}  namespaces: {', '.join(namespaces)}  "
+        f"rate limit: {rate_limit if limit is None or (requests_per_second is None and max_concurrent is None) else limit}",
+        err=True,
+    )
+    serve(emu, host, port, log_level=log_level)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Write records as JSON lines here ('-' for stdout).")] = Path("-"),
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same traffic.")] = 7,
+    days: Annotated[int, typer.Option(help="Number of UTC days.")] = 7,
+    per_day: Annotated[int, typer.Option(help="Interactions per day (approximate).")] = 50_000,
+    start: Annotated[
+        str | None, typer.Option(help="First UTC day (YYYY-MM-DD). Default: ends yesterday.")
+    ] = None,
+) -> None:
+    """Generate seeded synthetic search traffic with known ground truth."""
+    from pipelines.emulator.generator import TrafficConfig, generate_traffic, write_ground_truth
+
+    config = TrafficConfig(
+        seed=seed,
+        start=date.fromisoformat(start) if start else _default_start(days),
+        days=days,
+        per_day=per_day,
+    )
+    traffic = generate_traffic(config)
+    sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
+    count = 0
+    try:
+        for record in traffic.records():
+            sink.write(orjson.dumps(record) + b"\n")
+            count += 1
+    finally:
+        if sink is not sys.stdout.buffer:
+            sink.close()
+    if truth is not None:
+        write_ground_truth(traffic.ground_truth(), truth)
+    typer.echo(f"wrote {count} interactions" + (f" to {out}" if str(out) != "-" else ""), err=True)
+
+
+def _days(start: date, end: date) -> list[date]:
+    if end < start:
+        _die(f"--end {end} is before --start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def run_loads(days: list[date], resources: dict[str, object] | None = None) -> list[dict[str, object]]:
+    """Materialize raw_interactions for each day, in-process, then everything downstream; with progress."""
+    from dagster import DagsterInstance, materialize
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.definitions import ALL_ASSETS, DOWNSTREAM_ASSETS, PARTITIONED_ASSETS, resources_from_env
+
+    resources = resources or resources_from_env()
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    summaries: list[dict[str, object]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("loading raw_interactions", total=len(days))
+        for day in days:
+            progress.update(task, description=f"loading {day}")
+            result = materialize(PARTITIONED_ASSETS, partition_key=day.isoformat(), resources=resources, instance=instance,
+                                 raise_on_error=False)  # fmt: skip
+            if not result.success:
+                _die(
+                    f"the load of {day} failed: see the messages above; the warehouse keeps its previous state"
+                )
+            events = result.asset_materializations_for_node("raw_interactions")
+            metadata = {k: v.value for k, v in events[0].metadata.items()} if events else {}
+            failed_checks = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+            summaries.append({"day": day.isoformat(), **metadata, "failed_checks": failed_checks})
+            progress.console.print(
+                f"{day}: {metadata.get('rows', 0):>9,} rows  {metadata.get('rejected', 0):>5} rejected  "
+                f"{metadata.get('requests', 0):>5} requests  {metadata.get('retries', 0):>3} retries  "
+                f"{metadata.get('rows_per_second', 0):>9,.0f} rows/s"
+                + (f"  FAILED CHECKS: {', '.join(failed_checks)}" if failed_checks else "")
+            )
+            progress.advance(task)
+        if DOWNSTREAM_ASSETS:
+            progress.update(task, description="building the marts")
+            result = materialize([*ALL_ASSETS], selection=DOWNSTREAM_ASSETS, resources=resources, instance=instance,
+                                 raise_on_error=False)  # fmt: skip
+            if not result.success:
+                _die("building the marts failed: see the messages above")
+    return summaries
+
+
+@app.command()
+def load(
+    start: Annotated[str, typer.Option(help="First UTC day to load (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option(help="Last UTC day to load, inclusive (YYYY-MM-DD).")],
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
+    ] = None,
+) -> None:
+    """Run the Dagster job in-process for each day from --start to --end, then everything downstream."""
+    if warehouse is not None:
+        os.environ["WAREHOUSE_PATH"] = str(warehouse)
+    try:
+        days = _days(date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError as exc:
+        _die(str(exc))
+    run_loads(days)
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of synthetic traffic.")] = 7,
+    per_day: Annotated[int, typer.Option(help="Interactions per day.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic traffic.")] = 7,
+    warehouse: Annotated[Path, typer.Option(help="DuckDB file to build.")] = Path("warehouse.duckdb"),
+) -> None:
+    """Start the emulator with synthetic traffic on a free loopback port, load it, build everything downstream."""
+    import secrets
+
+    from pipelines.emulator.app import Emulator, EmulatorConfig
+    from pipelines.emulator.prefill import prefill
+    from pipelines.emulator.ratelimit import RateLimit
+    from pipelines.emulator.server import EmulatorServer
+
+    key = "sk_demo_" + secrets.token_hex(16)  # lives in this process only; never printed
+    namespace = "demo"
+    first_day = _default_start(days)
+    emulator_state = Emulator(
+        EmulatorConfig(api_keys={key: None}, namespaces=[namespace], rate_limit=RateLimit.tier("pro"))
+    )
+    typer.echo(f"generating {days} days x {per_day:,} interactions of synthetic traffic (seed {seed}) ...")
+    prefill(emulator_state, namespace, seed=seed, start=first_day, days=days, per_day=per_day, progress=True)
+    warehouse = warehouse.resolve()
+    with EmulatorServer(emulator_state) as server:
+        typer.echo(f"emulator of the Mixpeek API listening on {server.base_url}")
+        os.environ.update(
+            {
+                "MIXPEEK_BASE_URL": server.base_url,
+                "MIXPEEK_API_KEY": key,
+                "MIXPEEK_NAMESPACE": namespace,
+                "MIXPEEK_REQUESTS_PER_SECOND": "100",  # the emulator runs the pro tier
+                "WAREHOUSE_PATH": str(warehouse),
+            }
+        )
+        run_loads(_days(first_day, first_day + timedelta(days=days - 1)))
+    typer.echo(
+        f"\nwarehouse: {warehouse}\n"
+        "first query to try (duckdb CLI, or `python3 dev.py run python` then `import duckdb`):\n"
+        f'  duckdb {warehouse} "SELECT partition_date, count(*) AS interactions, '
+        'count(DISTINCT execution_id) AS searches FROM raw.interactions GROUP BY ALL ORDER BY 1"'
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,193 @@
+"""Paging that is complete by construction.
+
+The list route's traps (api-notes.md): pages hold at most 1000 records, offset stops at 10000, and the default
+order is newest first, so offset pages shift while events arrive. So every fetch here is a closed window
+[start, end) of `timestamp` (the server's record time, which never changes after the fact) sorted ascending:
+- where the server gives `next_cursor`, follow it (keyset cursors neither skip nor repeat);
+- where it does not (older servers), page by offset, and never past offset 10000: a window holding more is
+  split in two by time, recursively, using `include_total`;
+- a window is first cut into sub-windows fetched concurrently within the client's budget;
+- each sub-window's count is checked against the server's total.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipelines.mixpeek.client import MixpeekClient
+from pipelines.mixpeek.errors import MixpeekApiError
+
+MAX_OFFSET = 10_000
+MIN_SPLIT = timedelta(milliseconds=1)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) on `timestamp`, both timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    def halves(self) -> tuple[Window, Window]:
+        middle = self.start + (self.end - self.start) / 2
+        return Window(self.start, middle), Window(middle, self.end)
+
+    def split(self, parts: int) -> list[Window]:
+        step = (self.end - self.start) / parts
+        edges = [self.start + step * i for i in range(parts)] + [self.end]
+        return [Window(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def window_body(window: Window, retriever_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "filters": {
+            "AND": [
+                {"field": "timestamp", "operator": "gte", "value": iso(window.start)},
+                {"field": "timestamp", "operator": "lt", "value": iso(window.end)},
+            ]
+        },
+        "sort": {"field": "timestamp", "direction": "asc"},
+    }
+    if retriever_id:
+        body["retriever_id"] = retriever_id
+    return body
+
+
+@dataclass
+class WindowReport:
+    """What one fetch found: per leaf window, the server's total and what arrived."""
+
+    server_total: int = 0
+    fetched: int = 0
+    pages: int = 0
+    splits: int = 0
+    mode: str = "cursor"  # "cursor" or "offset" (the last leaf's)
+    max_offset: int = 0
+    unknown_total: bool = False  # a server that gave no total: the count check cannot be made
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, value in deltas.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class WindowFetcher:
+    def __init__(
+        self, client: MixpeekClient, *, page_size: int = 1000, sub_windows: int | None = None
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size is 1..1000")
+        self.client = client
+        self.page_size = page_size
+        # One sub-window per request the budget lets fly, so the budget is used when the server allows it.
+        self.sub_windows = sub_windows or max(1, client.max_in_flight)
+
+    def pages(self, window: Window, report: WindowReport) -> Iterator[list[Any]]:
+        """Every record of `window`, page by page, sub-windows fetched concurrently. Re-raises the first failure."""
+        parts = window.split(self.sub_windows)
+        if len(parts) == 1:
+            yield from self._leaf(parts[0], report)
+            return
+        pages: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2 * len(parts))
+        stop = threading.Event()
+
+        def run(part: Window) -> None:
+            try:
+                for page in self._leaf(part, report):
+                    while not stop.is_set():
+                        try:
+                            pages.put(page, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                pages.put(exc)
+            finally:
+                pages.put(None)
+
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="mixpeek-window") as pool:
+            for part in parts:
+                pool.submit(run, part)
+            finished = 0
+            try:
+                while finished < len(parts):
+                    item = pages.get()
+                    if item is None:
+                        finished += 1
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        yield item
+            finally:
+                stop.set()
+                while True:  # unblock producers so the pool can shut down
+                    try:
+                        pages.get_nowait()
+                    except queue.Empty:
+                        break
+
+    def _leaf(self, window: Window, report: WindowReport) -> Iterator[list[Any]]:
+        body = window_body(window, self.client.settings.retriever_id)
+        first = self.client.list_interactions(body, limit=self.page_size, include_total=True)
+        total = first.pagination.total
+        pagination = first.pagination
+        if pagination.next_cursor or len(first.results) < self.page_size or total == len(first.results):
+            # Cursor mode (or a window that fits in one page).
+            report.add(
+                server_total=total or 0, pages=1, fetched=len(first.results), unknown_total=total is None
+            )
+            yield first.results
+            while pagination.next_cursor:
+                page = self.client.list_interactions(
+                    body, limit=self.page_size, cursor=pagination.next_cursor
+                )
+                pagination = page.pagination
+                report.add(pages=1, fetched=len(page.results))
+                yield page.results
+            return
+        # No cursor from this server: offset paging, which cannot reach past offset 10000.
+        report.mode = "offset"
+        if total is None:
+            raise MixpeekApiError(
+                "POST list (offset paging)",
+                status=200,
+                error_type="UnsupportedServer",
+                message="the server gives neither next_cursor nor include_total: a window cannot be paged completely",
+            )
+        if total > MAX_OFFSET + self.page_size:
+            if window.end - window.start <= MIN_SPLIT:
+                raise MixpeekApiError(
+                    "POST list (offset paging)",
+                    status=200,
+                    error_type="WindowTooDense",
+                    message=f"{total} records share one millisecond at {iso(window.start)}: cannot page past offset {MAX_OFFSET}",
+                )
+            report.add(splits=1)
+            for half in window.halves():
+                yield from self._leaf(half, report)
+            return
+        report.add(server_total=total, pages=1, fetched=len(first.results))
+        yield first.results
+        offset = len(first.results)
+        while offset < total:
+            page = self.client.list_interactions(body, limit=self.page_size, offset=offset)
+            report.max_offset = max(report.max_offset, offset)
+            report.add(pages=1, fetched=len(page.results))
+            if not page.results:
+                break
+            yield page.results
+            offset += len(page.results)

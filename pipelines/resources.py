@@ -1,0 +1,48 @@
+"""Dagster resources: thin wrappers that build the Dagster-free client and open the warehouse."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field, SecretStr
+
+from pipelines.mixpeek.client import MixpeekClient, RetryPolicy
+from pipelines.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
+
+
+class MixpeekResource(ConfigurableResource):
+    """The interactions API. `api_key` comes from EnvVar("MIXPEEK_API_KEY"): Dagster never shows its value."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str
+    namespace: str
+    retriever_id: str | None = None
+    requests_per_second: float = Field(default=10.0, description="Request budget (the free tier: 10/s).")
+    max_in_flight: int = Field(default=5, description="Requests in flight at once (the free tier: 5).")
+    page_size: int = Field(default=1000, description="Records per list page (1..1000).")
+    timeout_seconds: float = 60.0
+    max_attempts: int = Field(default=8, description="Attempts per request before a load fails.")
+    max_retry_seconds: float = Field(default=600.0, description="Time budget per request, retries included.")
+
+    def settings(self) -> MixpeekSettings:
+        return MixpeekSettings(
+            base_url=self.base_url,
+            api_key=SecretStr(self.api_key),
+            namespace=self.namespace,
+            retriever_id=self.retriever_id or None,
+        )
+
+    def client(self) -> MixpeekClient:
+        return MixpeekClient(
+            self.settings(),
+            requests_per_second=self.requests_per_second,
+            max_in_flight=self.max_in_flight,
+            timeout_seconds=self.timeout_seconds,
+            retry=RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds),
+        )
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB file analysts query."""
+
+    path: str = "warehouse.duckdb"
+    memory_limit: str = Field(default="1GB", description="DuckDB memory limit of a load (it spills beyond).")

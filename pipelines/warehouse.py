@@ -1,0 +1,48 @@
+"""The DuckDB warehouse: connections and the SQL files in `sql/` (one statement per file)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+DEFAULT_WAREHOUSE_PATH = "warehouse.duckdb"
+
+
+def warehouse_path_from_env() -> str:
+    return os.environ.get("WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of `sql/<name>.sql`, e.g. sql("raw/create_interactions")."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def connect(
+    path: str | os.PathLike[str], *, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute("SET TimeZone = 'UTC'")  # days are UTC everywhere in this project
+    return con
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+    """Execute one SQL file with named parameters ($name): values are bound, never pasted into SQL."""
+    return con.execute(sql(name), params or None)
+
+
+RAW_DDL = ("raw/create_schema", "raw/create_interactions", "raw/create_rejected_interactions")
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name in RAW_DDL:
+        run(con, name)

@@ -1,0 +1,73 @@
+"""The Dagster wiring: definitions load, the schedule asks for the right days, a partition materialises twice
+to the same table on a temp DuckDB file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from dagster import Definitions, build_schedule_context, materialize
+
+from pipelines.resources import MixpeekResource, WarehouseResource
+from pipelines.schedules import nightly_partition_keys
+from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
+
+
+def test_definitions_load(monkeypatch) -> None:
+    monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
+    monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
+    from pipelines.definitions import defs
+
+    Definitions.validate_loadable(defs)
+    repository = defs.get_repository_def()
+    assert repository.has_job("interactions_job")
+    assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} >= {
+        "raw_interactions"
+    }
+    schedule = defs.get_schedule_def("nightly_interactions")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+
+
+def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
+    monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
+    monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
+    from pipelines.definitions import defs
+
+    tick = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+    assert nightly_partition_keys(tick, 2) == ["2026-10-31", "2026-11-01", "2026-11-02"]
+    schedule = defs.get_schedule_def("nightly_interactions")
+    with build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert [r.partition_key for r in requests] == ["2026-10-31", "2026-11-01", "2026-11-02"]
+    assert len({r.run_key for r in requests}) == 3
+
+
+def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
+    from assets.raw import raw_interactions
+
+    fill(server, spread_over_day(2200))
+    warehouse = tmp_path / "warehouse.duckdb"
+    resources = {
+        "mixpeek": MixpeekResource(
+            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
+        ),
+        "warehouse_db": WarehouseResource(path=str(warehouse)),
+    }
+    snapshots = []
+    for _ in range(2):
+        result = materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources)
+        assert result.success
+        metadata = result.asset_materializations_for_node("raw_interactions")[0].metadata
+        assert metadata["rows"].value == 2200 and metadata["rejected"].value == 0
+        assert {"pages", "requests", "retries", "seconds", "rows_per_second"} <= set(metadata)
+        checks = result.get_asset_check_evaluations()
+        assert len(checks) == 4 and all(c.passed for c in checks)
+        con = duckdb.connect(str(warehouse), read_only=True)
+        snapshots.append(
+            con.execute("SELECT * EXCLUDE (loaded_at, run_id) FROM raw.interactions ORDER BY ALL").fetchall()
+        )
+        con.close()
+    assert snapshots[0] == snapshots[1] and len(snapshots[0]) == 2200
