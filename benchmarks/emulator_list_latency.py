@@ -113,6 +113,7 @@ def main() -> None:
             for label, index in (
                 ("cursor: first page", 0),
                 ("cursor: middle page", len(tokens) // 2),
+                ("cursor: last full page", len(tokens) - 2),
                 ("cursor: last page", len(tokens) - 1),
             ):
                 params = {"limit": args.limit} | ({"cursor": tokens[index]} if tokens[index] else {})

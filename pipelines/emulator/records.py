@@ -93,5 +93,7 @@ def make_stored(seq: int, data: dict[str, Any]) -> StoredRecord:
         ts_us=parse_instant(data["timestamp"]),
         occurred_us=parse_instant(occurred) if occurred else None,
         data=data,
-        blob=orjson.dumps(data),
+        # orjson's bytes keep their ~8 KiB work buffer allocated; a right-sized copy is 13x smaller, which is
+        # the difference between 8 GB and 0.6 GB of blobs at a million records.
+        blob=bytes(memoryview(orjson.dumps(data))),
     )
