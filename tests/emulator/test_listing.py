@@ -183,6 +183,22 @@ OPERATOR_CASES: list[tuple[dict[str, Any], set[int]]] = [
         set(),
     ),
     ({"occurred_at": {"lt": "2026-02-01"}}, {4}),
+    ({"query_snapshot.text": {"phrase": "running shoes"}}, {2, 3}),
+    ({"query_snapshot.text": {"phrase": "shoes running"}}, set()),
+    ({"query_snapshot.text": {"words": "shoes blue"}}, {2, 3}),
+    ({"metadata.order_value": {"exists": False}}, {0, 1, 2, 4}),
+    ({"user_id": {"is_null": False}}, {0, 1, 2, 3}),
+    ({"metadata.duration_ms": {"ne": 1200}}, {1, 2, 3, 4}),  # a missing field satisfies ne
+    ({"interaction_type": {"in": ["long_view"]}}, {1}),
+    ({"interaction_type": {"nin": ["impression", "click"]}}, {3, 4}),
+    ({"feature_id": {"regex": "DOC_A"}}, {0, 1}),
+    (
+        {"AND": [{"field": "feature_id", "operator": "regex", "value": "DOC_A", "case_sensitive": True}]},
+        set(),
+    ),
+    ({"OR": [{"NOT": [{"field": "position", "operator": "lt", "value": 12}]}, {"position": 3}]}, {2, 4}),
+    ({"document_score": {"gte": 0.5}}, {0, 1, 2, 4}),
+    ({"position": {"gt": "3"}}, set()),  # a string never orders against a number
     ({"created_at": {"gte": "2020-01-01"}}, {0, 1, 2, 3, 4}),
 ]
 
@@ -194,6 +210,29 @@ def test_filter_operators_over_http(sample, filters: dict[str, Any], expected: s
     api, ids = sample
     got = set(ids_of(list_page(api, {"filters": filters}, limit=100)))
     assert got == {ids[i] for i in expected}
+
+
+def test_timestamp_windows_and_their_negations(clocked) -> None:
+    from pipelines.emulator.records import format_instant
+
+    api, clock = clocked
+    start = clock.now_us
+    ids = seed_records(api, clock, [interaction(execution_id=f"e{i}", position=i) for i in range(6)])
+    at = [format_instant(start + (i + 1) * 1_000_000) for i in range(6)]  # record i was stamped at[i]
+
+    def window(filters: dict[str, Any]) -> set[str]:
+        return set(ids_of(list_page(api, {"filters": filters}, limit=100)))
+
+    assert window({"timestamp": {"gte": at[1], "lt": at[4]}}) == set(ids[1:4])
+    assert window({"AND": [{"field": "created_at", "operator": "gt", "value": at[1]},
+                           {"field": "timestamp", "operator": "lte", "value": at[4]}]}) == set(ids[2:5])  # fmt: skip
+    assert window({"timestamp": at[2]}) == {ids[2]}
+    assert window({"OR": [{"field": "timestamp", "operator": "lt", "value": at[1]}, {"position": 5}]}) == {
+        ids[0],
+        ids[5],
+    }
+    assert window({"NOT": [{"field": "timestamp", "operator": "gte", "value": at[2]}]}) == set(ids[:2])
+    assert window({"timestamp": {"gte": at[1], "lt": at[4]}, "position": {"ne": 2}}) == {ids[1], ids[3]}
 
 
 def test_search_matches_metadata_values_case_insensitively(sample) -> None:
