@@ -206,6 +206,10 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+# The CLI prints its own one-line summary per day; Dagster's event stream stays in the UI and on failure.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def run_loads(days: list[date], resources: dict[str, object] | None = None) -> list[dict[str, object]]:
     """Materialize raw_interactions for each day, in-process, then everything downstream; with progress."""
     from dagster import DagsterInstance, materialize
@@ -222,8 +226,14 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> l
         task = progress.add_task("loading raw_interactions", total=len(days))
         for day in days:
             progress.update(task, description=f"loading {day}")
-            result = materialize(PARTITIONED_ASSETS, partition_key=day.isoformat(), resources=resources, instance=instance,
-                                 raise_on_error=False)  # fmt: skip
+            result = materialize(
+                PARTITIONED_ASSETS,
+                partition_key=day.isoformat(),
+                resources=resources,
+                instance=instance,
+                run_config=QUIET_RUN,
+                raise_on_error=False,
+            )
             if not result.success:
                 _die(
                     f"the load of {day} failed: see the messages above; the warehouse keeps its previous state"
@@ -233,16 +243,24 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> l
             failed_checks = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
             summaries.append({"day": day.isoformat(), **metadata, "failed_checks": failed_checks})
             progress.console.print(
-                f"{day}: {metadata.get('rows', 0):>9,} rows  {metadata.get('rejected', 0):>5} rejected  "
-                f"{metadata.get('requests', 0):>5} requests  {metadata.get('retries', 0):>3} retries  "
-                f"{metadata.get('rows_per_second', 0):>9,.0f} rows/s"
-                + (f"  FAILED CHECKS: {', '.join(failed_checks)}" if failed_checks else "")
+                f"{day}: {metadata.get('rows', 0):>9,} rows {metadata.get('rejected', 0):>4} rejected "
+                f"{metadata.get('requests', 0):>5} requests {metadata.get('retries', 0):>3} retries "
+                f"{metadata.get('rows_per_second', 0):>8,.0f} rows/s"
+                + (f"  FAILED CHECKS: {', '.join(failed_checks)}" if failed_checks else ""),
+                soft_wrap=True,
             )
             progress.advance(task)
+        progress.update(task, description="loaded")
         if DOWNSTREAM_ASSETS:
             progress.update(task, description="building the marts")
-            result = materialize([*ALL_ASSETS], selection=DOWNSTREAM_ASSETS, resources=resources, instance=instance,
-                                 raise_on_error=False)  # fmt: skip
+            result = materialize(
+                [*ALL_ASSETS],
+                selection=DOWNSTREAM_ASSETS,
+                resources=resources,
+                instance=instance,
+                run_config=QUIET_RUN,
+                raise_on_error=False,
+            )
             if not result.success:
                 _die("building the marts failed: see the messages above")
     return summaries
@@ -302,12 +320,21 @@ def demo(
             }
         )
         run_loads(_days(first_day, first_day + timedelta(days=days - 1)))
-    typer.echo(
-        f"\nwarehouse: {warehouse}\n"
-        "first query to try (duckdb CLI, or `python3 dev.py run python` then `import duckdb`):\n"
-        f'  duckdb {warehouse} "SELECT partition_date, count(*) AS interactions, '
-        'count(DISTINCT execution_id) AS searches FROM raw.interactions GROUP BY ALL ORDER BY 1"'
+    first_query = (
+        "SELECT partition_date, count(*) AS interactions, count(DISTINCT execution_id) AS searches "
+        "FROM raw.interactions GROUP BY ALL ORDER BY 1"
     )
+    from pipelines import warehouse as warehouse_db
+
+    con = warehouse_db.connect(warehouse, read_only=True)
+    try:
+        answer = str(con.sql(first_query))
+    finally:
+        con.close()
+    typer.echo(
+        f'\nwarehouse: {warehouse}\n\nfirst query to try:\n  duckdb {warehouse} "{first_query}"\n{answer}'
+    )
+    typer.echo("no duckdb CLI? python3 dev.py run python -c \"import duckdb; duckdb.sql('...').show()\"")
 
 
 if __name__ == "__main__":
