@@ -334,7 +334,10 @@ def demo(
     typer.echo(
         f'\nwarehouse: {warehouse}\n\nfirst query to try:\n  duckdb {warehouse} "{first_query}"\n{answer}'
     )
-    typer.echo("no duckdb CLI? python3 dev.py run python -c \"import duckdb; duckdb.sql('...').show()\"")
+    typer.echo(
+        "no duckdb CLI? python3 dev.py run python -c "
+        f"\"import duckdb; duckdb.connect('{warehouse}', read_only=True).sql('SELECT 42').show()\""
+    )
 
 
 if __name__ == "__main__":
