@@ -220,3 +220,31 @@ def test_records_inserted_while_paging_are_caught_by_the_rerun(server, tmp_path:
     }
     landed = {row[0] for row in table(warehouse, "SELECT interaction_id FROM raw.interactions")}
     assert landed == server_ids and report.rows == len(server_ids) > during[0]
+
+
+def test_new_fields_and_types_are_kept_and_missing_optionals_are_fine(server, tmp_path: Path) -> None:
+    at = datetime(2026, 10, 5, 12, tzinfo=UTC)
+    newer = record(
+        1, at, interaction_type=["click", "hover_preview"], sentiment={"score": 0.8}
+    )  # from a newer API
+    minimal = {  # an older server: only the required fields and the system ones
+        "interaction_id": "int_minimal",
+        "feature_id": "doc_x",
+        "interaction_type": ["IMPRESSION"],
+        "position": 4,
+        "timestamp": "2026-10-05T13:00:00Z",
+    }
+    fill(server, [newer, minimal])
+    warehouse = tmp_path / "w.duckdb"
+    with make_client(server) as client:
+        report = load_day(client, str(warehouse), DAY, "run-1")
+    assert report.rows == 2 and report.rejected == 0
+    assert report.unknown_types == {"hover_preview": 1}
+    rows = table(
+        warehouse,
+        "SELECT interaction_id, interaction_type, extra->>'$.sentiment.score', metadata, warning, deduplicated"
+        " FROM raw.interactions ORDER BY interaction_id",
+    )
+    assert rows[0] == ("int_000000000000000000000001", ["click", "hover_preview"], "0.8",
+                       '{"device":"mobile","reward_value":0.0}', None, False)  # fmt: skip
+    assert rows[1] == ("int_minimal", ["impression"], None, None, None, None)
