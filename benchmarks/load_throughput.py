@@ -36,10 +36,13 @@ DAY = date(2026, 10, 1)
 NEXT_CURSOR = re.compile(rb'"next_cursor":"([^"]+)"')
 
 
-def start_emulator(port: int, key: str, per_day: int) -> subprocess.Popen[bytes]:
+TIER_RATES = {"unlimited": 1e6, "pro": 100.0, "free": 10.0}  # requests per second the server allows
+
+
+def start_emulator(port: int, key: str, per_day: int, tier: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "pipelines.cli", "emulator", "--port", str(port), "--namespace", "bench",
-        "--rate-limit", "unlimited", "--days", "1", "--per-day", str(per_day), "--start", DAY.isoformat(),
+        "--rate-limit", tier, "--days", "1", "--per-day", str(per_day), "--start", DAY.isoformat(),
         "--log-level", "warning",
     ]  # fmt: skip
     process = subprocess.Popen(command, env={**os.environ, "MIXPEEK_EMULATOR_API_KEYS": key}, cwd=ROOT)
@@ -55,11 +58,15 @@ def start_emulator(port: int, key: str, per_day: int) -> subprocess.Popen[bytes]
     raise SystemExit("the emulator did not start")
 
 
-def ceiling(base_url: str, key: str, workers: int, page_size: int) -> tuple[int, float, int]:
-    """Walk every page of the day with `workers` sub-windows in parallel; keep nothing. (records, seconds, pages)"""
+def ceiling(base_url: str, key: str, workers: int, page_size: int, rate: float) -> tuple[int, float, int]:
+    """Walk every page of the day with `workers` sub-windows in parallel, paced at the server's allowed rate;
+    keep nothing. Returns (records, seconds, pages)."""
     sys.path.insert(0, str(ROOT))
     from pipelines.landing import day_window
+    from pipelines.mixpeek.client import RequestBudget
     from pipelines.mixpeek.paging import window_body
+
+    budget = RequestBudget(rate, workers)
 
     parts = day_window(DAY).split(workers)
     totals = [0] * len(parts)
@@ -72,7 +79,8 @@ def ceiling(base_url: str, key: str, workers: int, page_size: int) -> tuple[int,
             cursor = None
             while True:
                 params = {"limit": page_size} | ({"cursor": cursor} if cursor else {})
-                response = client.post("/v1/retrievers/interactions/list", params=params, content=body)
+                with budget.slot():
+                    response = client.post("/v1/retrievers/interactions/list", params=params, content=body)
                 response.raise_for_status()
                 content = response.content
                 pages[index] += 1
@@ -99,18 +107,19 @@ from pipelines.landing import load_day
 from pipelines.mixpeek.client import MixpeekClient
 from pipelines.mixpeek.settings import MixpeekSettings
 base_url, key, warehouse, workers, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+rate = float(sys.argv[7])
 settings = MixpeekSettings(base_url=base_url, api_key=SecretStr(key), namespace="bench")
-with MixpeekClient(settings, requests_per_second=1e6, max_in_flight=workers) as client:
+with MixpeekClient(settings, requests_per_second=rate, max_in_flight=workers) as client:
     report = load_day(client, warehouse, date.fromisoformat(sys.argv[6]), "bench", page_size=page_size)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"rows": report.rows, "seconds": report.seconds, "pages": report.pages, "peak_kib": peak}))
 """
 
 
-def loader(base_url: str, key: str, workers: int, page_size: int) -> dict:
+def loader(base_url: str, key: str, workers: int, page_size: int, rate: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            [sys.executable, "-c", LOADER, base_url, key, str(Path(tmp) / "w.duckdb"), str(workers), str(page_size), DAY.isoformat()],
+            [sys.executable, "-c", LOADER, base_url, key, str(Path(tmp) / "w.duckdb"), str(workers), str(page_size), DAY.isoformat(), str(rate)],
             cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -124,42 +133,57 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=5, help="requests in flight (the free tier's 5)")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side; the best is kept")
+    parser.add_argument("--tiers", nargs="+", default=["unlimited", "pro"], choices=sorted(TIER_RATES),
+                        help="the emulator's rate limit; the bare loop and the loader are paced to it")  # fmt: skip
     args = parser.parse_args()
 
     rows = []
-    for size in args.sizes:
-        with socket_port() as port:
-            key = "sk_bench_" + secrets.token_hex(8)
-        process = start_emulator(port, key, size)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            stored = httpx.get(base_url + "/_emulator/health").json()["namespaces"]["bench"]
-            best_ceiling = min((ceiling(base_url, key, args.workers, args.page_size) for _ in range(args.repeats)),
-                               key=lambda r: r[1])  # fmt: skip
-            runs = [loader(base_url, key, args.workers, args.page_size) for _ in range(args.repeats)]
-            best = min(runs, key=lambda r: r["seconds"])
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-        ceiling_rps = best_ceiling[0] / best_ceiling[1]
-        loader_rps = best["rows"] / best["seconds"]
-        rows.append(
-            (size, stored, best_ceiling, ceiling_rps, best, loader_rps, max(r["peak_kib"] for r in runs))
-        )
+    for tier in args.tiers:
+        rate = TIER_RATES[tier]
+        for size in args.sizes:
+            with socket_port() as port:
+                key = "sk_bench_" + secrets.token_hex(8)
+            process = start_emulator(port, key, size, tier)
+            try:
+                base_url = f"http://127.0.0.1:{port}"
+                stored = httpx.get(base_url + "/_emulator/health").json()["namespaces"]["bench"]
+                ceilings = [
+                    ceiling(base_url, key, args.workers, args.page_size, rate) for _ in range(args.repeats)
+                ]
+                best_ceiling = min(ceilings, key=lambda r: r[1])
+                runs = [
+                    loader(base_url, key, args.workers, args.page_size, rate) for _ in range(args.repeats)
+                ]
+                best = min(runs, key=lambda r: r["seconds"])
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+            ceiling_rps = best_ceiling[0] / best_ceiling[1]
+            loader_rps = best["rows"] / best["seconds"]
+            peak = max(r["peak_kib"] for r in runs)
+            rows.append((tier, stored, ceiling_rps, loader_rps, peak))
 
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; {datetime.now(UTC):%Y-%m-%d}; workers {args.workers}, "
           f"page size {args.page_size}, best of {args.repeats}\n")  # fmt: skip
     print(
-        "| day size | ceiling: bare httpx (rows/s) | this project (rows/s) | ratio | loader peak memory (MiB) |"
+        "| server limit | day size | ceiling: bare httpx (rows/s) | this project (rows/s) | ratio | loader peak RSS (MiB) |"
     )
-    print("|---:|---:|---:|---:|---:|")
-    for _size, stored, _, ceiling_rps, _, loader_rps, peak in rows:
+    print("|---|---:|---:|---:|---:|---:|")
+    for tier, stored, ceiling_rps, loader_rps, peak in rows:
+        limit = "none" if tier == "unlimited" else f"{tier} ({TIER_RATES[tier]:g} req/s)"
         print(
-            f"| {stored:,} | {ceiling_rps:,.0f} | {loader_rps:,.0f} | {loader_rps / ceiling_rps:.2f} | {peak / 1024:,.0f} |"
+            f"| {limit} | {stored:,} | {ceiling_rps:,.0f} | {loader_rps:,.0f} | {loader_rps / ceiling_rps:.2f} | {peak / 1024:,.0f} |"
         )
-    if len(rows) >= 2:
-        print(f"\npeak memory ratio {rows[-1][1]:,} vs {rows[0][1]:,} rows: {rows[-1][6] / rows[0][6]:.2f}x")
+    by_tier: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_tier.setdefault(row[0], []).append(row)
+    for tier, tier_rows in by_tier.items():
+        if len(tier_rows) >= 2:
+            small, large = tier_rows[0], tier_rows[-1]
+            print(
+                f"\npeak memory, {tier}: {large[1]:,} rows vs {small[1]:,} rows = {large[4] / small[4]:.2f}x"
+            )
 
 
 class socket_port:

@@ -8,24 +8,27 @@ table. Records that fail validation go to `raw.rejected_interactions` with the r
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pandas as pd
-from pydantic import TypeAdapter, ValidationError
 
 from pipelines import warehouse
 from pipelines.mixpeek.client import MixpeekClient
-from pipelines.mixpeek.models import Interaction
+from pipelines.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from pipelines.mixpeek.paging import Window, WindowFetcher, WindowReport
 
-_PAGE = TypeAdapter(list[Interaction])
-BATCH_ROWS = 20_000  # rows per INSERT: large enough to amortise, small enough to keep memory flat
+BATCH_ROWS = (
+    10_000  # rows per INSERT: amortises the statement, keeps memory flat and the final (serial) insert short
+)
 
 
 @dataclass
@@ -68,76 +71,67 @@ def day_window(day: date) -> Window:
     return Window(start, start + timedelta(days=1))
 
 
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _columns(models: list[Interaction]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "interaction_id": [m.interaction_id for m in models],
-            "feature_id": [m.feature_id for m in models],
-            "interaction_type": [m.interaction_type for m in models],
-            "position": pd.array([m.position for m in models], dtype="int32"),
-            "metadata": [_json_or_none(m.metadata) for m in models],
-            "user_id": [m.user_id for m in models],
-            "session_id": [m.session_id for m in models],
-            "execution_id": [m.execution_id for m in models],
-            "retriever_id": [m.retriever_id for m in models],
-            "query_snapshot": [_json_or_none(m.query_snapshot) for m in models],
-            "document_score": pd.array([m.document_score for m in models], dtype="Float64"),
-            "result_set_size": pd.array([m.result_set_size for m in models], dtype="Int32"),
-            "feature_uri": [m.feature_uri for m in models],
-            "occurred_at": pd.to_datetime([m.occurred_at for m in models], utc=True),
-            "timestamp": pd.to_datetime([m.timestamp for m in models], utc=True),
-            "deduplicated": pd.array([m.deduplicated for m in models], dtype="boolean"),
-            "warning": [m.warning for m in models],
-            "extra": [_json_or_none(m.model_extra) if m.model_extra else None for m in models],
-        }
-    )
-
-
-def _rejection(raw: Any, error: ValidationError | str) -> dict[str, Any]:
-    if isinstance(error, ValidationError):
-        reason = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        )
-    else:
-        reason = error
-    interaction_id = raw.get("interaction_id") if isinstance(raw, dict) else None
-    return {
-        "interaction_id": interaction_id if isinstance(interaction_id, str) else None,
-        "reason": reason,
-        "raw_json": orjson.dumps(raw, default=str).decode(),
-    }
-
-
-def validate_page(page: list[Any], window: Window) -> tuple[list[Interaction], list[dict[str, Any]]]:
-    """Fast path validates the page at once; a failure re-validates record by record to quarantine the bad."""
+def _rejection(raw: bytes, reason: str) -> dict[str, Any]:
+    interaction_id = None
     try:
-        models = _PAGE.validate_python(page)
-        bad: list[dict[str, Any]] = []
-    except ValidationError:
-        models, bad = [], []
-        for raw in page:
-            try:
-                models.append(Interaction.model_validate(raw))
-            except ValidationError as exc:
-                bad.append(_rejection(raw, exc))
-    # A record outside the window it was asked for would land in the wrong partition: quarantine it.
-    kept = []
-    for model in models:
-        if window.start <= model.timestamp < window.end:
-            kept.append(model)
-        else:
-            bad.append(
-                _rejection(
-                    model.model_dump(mode="json"),
-                    f"timestamp {model.timestamp.isoformat()} outside the requested window",
-                )
-            )
-    return kept, bad
+        parsed = orjson.loads(raw)
+        if isinstance(parsed, dict) and isinstance(parsed.get("interaction_id"), str):
+            interaction_id = parsed["interaction_id"]
+    except orjson.JSONDecodeError:
+        pass
+    return {"interaction_id": interaction_id, "reason": reason, "raw_json": raw.decode("utf-8", "replace")}
+
+
+def _is_json_object_or_null(raw: msgspec.Raw) -> bool:
+    data = bytes(raw)
+    return data[:1] == b"{" or data == b"null"
+
+
+@dataclass
+class ValidatedPage:
+    lines: list[bytes] = field(default_factory=list)  # accepted records as JSON lines, ready for DuckDB
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    unknown_types: Counter[str] = field(default_factory=Counter)
+
+
+def validate_record(raw: msgspec.Raw, window: Window, page: ValidatedPage) -> None:
+    """Accept one record (append its JSON line) or quarantine it with the reason."""
+    data = bytes(raw)
+    try:
+        record = INTERACTION_DECODER.decode(data)
+        line = data
+    except msgspec.ValidationError as exc:
+        if "unknown field" not in str(exc):
+            page.rejected.append(_rejection(data, str(exc)))
+            return
+        # A newer API: keep the fields we know typed and the rest in `extra`.
+        parsed = orjson.loads(data)
+        known = {k: v for k, v in parsed.items() if k in INTERACTION_FIELDS}
+        extra = {k: v for k, v in parsed.items() if k not in INTERACTION_FIELDS}
+        try:
+            record = INTERACTION_DECODER.decode(orjson.dumps(known))
+        except msgspec.ValidationError as inner:
+            page.rejected.append(_rejection(data, str(inner)))
+            return
+        line = orjson.dumps({**known, "extra": extra})
+    except msgspec.DecodeError as exc:
+        page.rejected.append(_rejection(data, f"not a JSON object: {exc}"))
+        return
+    if not (_is_json_object_or_null(record.metadata) and _is_json_object_or_null(record.query_snapshot)):
+        page.rejected.append(_rejection(data, "metadata and query_snapshot must be JSON objects or null"))
+        return
+    stamp = (
+        record.timestamp if record.timestamp.tzinfo else record.timestamp.replace(tzinfo=UTC)
+    )  # naive = UTC
+    if not window.start <= stamp < window.end:
+        # A record outside the window it was asked for would land in the wrong partition.
+        page.rejected.append(_rejection(data, f"timestamp {stamp.isoformat()} outside the requested window"))
+        return
+    if not KNOWN_INTERACTION_TYPES.issuperset(record.interaction_type):
+        for name in record.interaction_type:
+            if name.lower() not in KNOWN_INTERACTION_TYPES:
+                page.unknown_types[name.lower()] += 1
+    page.lines.append(line)
 
 
 def load_day(
@@ -148,7 +142,7 @@ def load_day(
     *,
     page_size: int = 1000,
     sub_windows: int | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "512MB",
 ) -> LoadReport:
     started = time.perf_counter()
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
@@ -156,53 +150,44 @@ def load_day(
     window = day_window(day)
     fetch = WindowReport()
     params = {"partition_date": day, "loaded_at": datetime.now(UTC), "run_id": run_id}
-    unknown: Counter[str] = Counter()
 
     con = warehouse.connect(warehouse_path, memory_limit=memory_limit)
+    scratch = tempfile.TemporaryDirectory(prefix="interactions-load-")
     try:
         warehouse.ensure_raw_tables(con)
         con.execute("BEGIN TRANSACTION")
         warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
         warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
-        pending: list[Interaction] = []
-        rejected: list[dict[str, Any]] = []
+        pending = ValidatedPage()
+        batch_path = Path(scratch.name) / "batch.ndjson"
 
         def flush() -> None:
-            # Batches are registered by name for the SQL files (which read `interactions_batch`,
-            # `rejected_batch`), then dropped: memory holds one batch at a time.
-            if pending:
-                con.register("interactions_batch", _columns(pending))
-                warehouse.run(con, "raw/insert_interactions_batch", **params)
-                con.unregister("interactions_batch")
-                pending.clear()
-            if rejected:
-                con.register("rejected_batch", pd.DataFrame(rejected))
+            # Accepted records go to DuckDB as JSON lines: its C++ reader types the columns (sql/raw/
+            # insert_interactions_batch.sql), so Python never builds a row. Memory holds one batch at a time.
+            if pending.lines:
+                batch_path.write_bytes(b"\n".join(pending.lines))
+                warehouse.run(con, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
+                pending.lines.clear()
+            if pending.rejected:
+                con.register("rejected_batch", pd.DataFrame(pending.rejected))
                 warehouse.run(con, "raw/insert_rejected_batch", **params)
                 con.unregister("rejected_batch")
-                report.rejected += len(rejected)
-                rejected.clear()
+                report.rejected += len(pending.rejected)
+                pending.rejected.clear()
 
         fetcher = WindowFetcher(client, page_size=page_size, sub_windows=sub_windows)
         for page in fetcher.pages(window, fetch):
             report.fetched += len(page)
-            good, bad = validate_page(page, window)
-            for model in good:
-                for t in model.unknown_types():
-                    unknown[t] += 1
-            pending.extend(good)
-            rejected.extend(bad)
-            if len(pending) >= BATCH_ROWS:
+            for raw in page:
+                validate_record(raw, window, pending)
+            if len(pending.lines) >= BATCH_ROWS:
                 flush()
         flush()
-        landed_before_dedupe = con.execute(
-            "SELECT count(*) FROM raw.interactions WHERE partition_date = $partition_date",
-            {"partition_date": day},
+        landed_before_dedupe = warehouse.run(
+            con, "raw/count_interactions_partition", partition_date=day
         ).fetchone()[0]
         warehouse.run(con, "raw/dedupe_interactions_partition", partition_date=day)
-        report.rows = con.execute(
-            "SELECT count(*) FROM raw.interactions WHERE partition_date = $partition_date",
-            {"partition_date": day},
-        ).fetchone()[0]
+        report.rows = warehouse.run(con, "raw/count_interactions_partition", partition_date=day).fetchone()[0]
         report.duplicates = landed_before_dedupe - report.rows
         con.execute("COMMIT")
     except BaseException:
@@ -211,6 +196,7 @@ def load_day(
         raise
     finally:
         con.close()
+        scratch.cleanup()
 
     report.server_total = fetch.server_total
     report.total_checked = not fetch.unknown_total
@@ -218,7 +204,7 @@ def load_day(
     report.splits = fetch.splits
     report.paging_mode = fetch.mode
     report.max_offset = fetch.max_offset
-    report.unknown_types = dict(unknown)
+    report.unknown_types = dict(pending.unknown_types)
     report.requests = client.stats.requests - stats_before[0]
     report.retries = client.stats.retries - stats_before[1]
     report.throttled = client.stats.throttled - stats_before[2]

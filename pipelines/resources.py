@@ -45,4 +45,6 @@ class WarehouseResource(ConfigurableResource):
     """The DuckDB file analysts query."""
 
     path: str = "warehouse.duckdb"
-    memory_limit: str = Field(default="1GB", description="DuckDB memory limit of a load (it spills beyond).")
+    memory_limit: str = Field(
+        default="512MB", description="DuckDB memory limit of a load (it spills beyond)."
+    )

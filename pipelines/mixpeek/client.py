@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 import tenacity
 
 from pipelines.mixpeek.errors import MixpeekApiError, TransientError
-from pipelines.mixpeek.models import ListPage
+from pipelines.mixpeek.models import LIST_PAGE_DECODER, ListPage
 from pipelines.mixpeek.settings import MixpeekSettings
 
 LIST_PATH = "/v1/retrievers/interactions/list"
@@ -161,7 +162,15 @@ class MixpeekClient:
             return max(exc.retry_after, backoff if exc.status != 429 else 0.0)
         return backoff
 
-    def _send(self, method: str, path: str, *, params: dict[str, Any], body: Any) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any],
+        body: Any,
+        decode: Callable[[bytes], Any] = orjson.loads,
+    ) -> Any:
         content = orjson.dumps(body) if body is not None else None
         attempt = 0
 
@@ -193,8 +202,16 @@ class MixpeekClient:
                     details=error.get("details") if isinstance(error.get("details"), dict) else None,
                 )
             try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError as exc:
+                return decode(response.content)
+            except msgspec.ValidationError as exc:  # well-formed JSON of the wrong shape: no retry helps
+                raise MixpeekApiError(
+                    f"{method} {path}",
+                    status=response.status_code,
+                    error_type="InvalidResponse",
+                    message=f"the answer does not have the documented shape: {exc}",
+                    attempts=attempt,
+                ) from exc
+            except (orjson.JSONDecodeError, msgspec.DecodeError) as exc:
                 # A body cut short in transit: the same request answered again is the fix.
                 raise TransientError(
                     response.status_code, "InvalidJSON", f"unparsable JSON body: {exc}"
@@ -237,12 +254,4 @@ class MixpeekClient:
             params["offset"] = offset
         if include_total:
             params["include_total"] = "true"
-        payload = self._send("POST", LIST_PATH, params=params, body=body)
-        if not isinstance(payload, dict):
-            raise MixpeekApiError(
-                f"POST {LIST_PATH}", status=200, error_type="InvalidResponse", message="not an object"
-            )
-        results = payload.get("results")
-        if results is None:
-            results = payload.get("items", [])  # `items` is the deprecated alias of `results`
-        return ListPage(results=results, pagination=payload.get("pagination") or {})
+        return self._send("POST", LIST_PATH, params=params, body=body, decode=LIST_PAGE_DECODER.decode)

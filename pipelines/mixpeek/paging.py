@@ -145,19 +145,19 @@ class WindowFetcher:
         first = self.client.list_interactions(body, limit=self.page_size, include_total=True)
         total = first.pagination.total
         pagination = first.pagination
-        if pagination.next_cursor or len(first.results) < self.page_size or total == len(first.results):
+        if pagination.next_cursor or len(first.records) < self.page_size or total == len(first.records):
             # Cursor mode (or a window that fits in one page).
             report.add(
-                server_total=total or 0, pages=1, fetched=len(first.results), unknown_total=total is None
+                server_total=total or 0, pages=1, fetched=len(first.records), unknown_total=total is None
             )
-            yield first.results
+            yield first.records
             while pagination.next_cursor:
                 page = self.client.list_interactions(
                     body, limit=self.page_size, cursor=pagination.next_cursor
                 )
                 pagination = page.pagination
-                report.add(pages=1, fetched=len(page.results))
-                yield page.results
+                report.add(pages=1, fetched=len(page.records))
+                yield page.records
             return
         # No cursor from this server: offset paging, which cannot reach past offset 10000.
         report.mode = "offset"
@@ -180,14 +180,14 @@ class WindowFetcher:
             for half in window.halves():
                 yield from self._leaf(half, report)
             return
-        report.add(server_total=total, pages=1, fetched=len(first.results))
-        yield first.results
-        offset = len(first.results)
+        report.add(server_total=total, pages=1, fetched=len(first.records))
+        yield first.records
+        offset = len(first.records)
         while offset < total:
             page = self.client.list_interactions(body, limit=self.page_size, offset=offset)
             report.max_offset = max(report.max_offset, offset)
-            report.add(pages=1, fetched=len(page.results))
-            if not page.results:
+            report.add(pages=1, fetched=len(page.records))
+            if not page.records:
                 break
-            yield page.results
-            offset += len(page.results)
+            yield page.records
+            offset += len(page.records)

@@ -18,7 +18,7 @@ def test_transient_failures_are_retried_and_counted(make_server, fault: str) -> 
     fill(server, spread_over_day(30))
     with make_client(server) as client:
         page = client.list_interactions(BODY, limit=100)
-    assert len(page.results) == 30
+    assert len(page.records) == 30
     assert client.stats.retries == 2 and client.stats.requests == 3
     if fault == "429":
         assert client.stats.throttled == 2
