@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
+from tests.conftest import StartEmulator
 
 API_KEY = "sk_test_emulator_k3y_9f1c"
 NAMESPACE = "ns_test"
@@ -33,19 +33,13 @@ EmulatorFactory = Callable[..., EmulatorServer]
 
 
 @pytest.fixture
-def make_emulator() -> Iterator[EmulatorFactory]:
-    servers: list[EmulatorServer] = []
-
+def make_emulator(start_emulator: StartEmulator) -> EmulatorFactory:
     def factory(**overrides: Any) -> EmulatorServer:
-        settings: dict[str, Any] = {"api_keys": {API_KEY: None}, "namespaces": [NAMESPACE, OTHER_NAMESPACE]}
-        settings.update(overrides)
-        server = EmulatorServer(Emulator(EmulatorConfig(**settings))).start()
-        servers.append(server)
-        return server
+        return start_emulator(
+            **{"api_keys": {API_KEY: None}, "namespaces": [NAMESPACE, OTHER_NAMESPACE], **overrides}
+        )
 
-    yield factory
-    for server in servers:
-        server.stop()
+    return factory
 
 
 @pytest.fixture

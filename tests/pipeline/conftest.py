@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
 from pipelines.emulator.records import format_instant, to_micros
 from pipelines.emulator.server import EmulatorServer
 from pipelines.mixpeek.client import MixpeekClient, RetryPolicy
 from pipelines.mixpeek.settings import MixpeekSettings
+from tests.conftest import StartEmulator
 
 API_KEY = "sk_test_loader_secret_5d2e"
 NAMESPACE = "ns_loader"
@@ -21,19 +21,11 @@ DAY = date(2026, 10, 5)
 
 
 @pytest.fixture
-def make_server() -> Iterator[Callable[..., EmulatorServer]]:
-    servers: list[EmulatorServer] = []
-
+def make_server(start_emulator: StartEmulator) -> Callable[..., EmulatorServer]:
     def factory(**overrides: Any) -> EmulatorServer:
-        settings: dict[str, Any] = {"api_keys": {API_KEY: None}, "namespaces": [NAMESPACE]}
-        settings.update(overrides)
-        server = EmulatorServer(Emulator(EmulatorConfig(**settings))).start()
-        servers.append(server)
-        return server
+        return start_emulator(**{"api_keys": {API_KEY: None}, "namespaces": [NAMESPACE], **overrides})
 
-    yield factory
-    for server in servers:
-        server.stop()
+    return factory
 
 
 @pytest.fixture
