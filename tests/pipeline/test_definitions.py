@@ -108,3 +108,21 @@ def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None
     ).fetchall()
     con.close()
     assert counts == [(days[0], 400), (days[1], 401), (days[2], 402)]
+
+
+def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
+    """What `dagster dev` loads from the repository root, on a fresh clone with no Mixpeek variables set."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "WAREHOUSE_"))}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    completed = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "All code locations passed validation" in completed.stdout + completed.stderr
