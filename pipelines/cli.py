@@ -212,7 +212,7 @@ QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def run_loads(days: list[date], resources: dict[str, object] | None = None) -> list[dict[str, object]]:
     """Materialize raw_interactions for each day, in-process, then everything downstream; with progress."""
-    from dagster import DagsterInstance, materialize
+    from dagster import AssetSelection, DagsterInstance, materialize
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipelines.definitions import ALL_ASSETS, DOWNSTREAM_ASSETS, PARTITIONED_ASSETS, resources_from_env
@@ -252,10 +252,10 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> l
             progress.advance(task)
         progress.update(task, description="loaded")
         if DOWNSTREAM_ASSETS:
-            progress.update(task, description="building the marts")
+            progress.update(task, description="building staging and marts")
             result = materialize(
                 [*ALL_ASSETS],
-                selection=DOWNSTREAM_ASSETS,
+                selection=AssetSelection.assets(*DOWNSTREAM_ASSETS),
                 resources=resources,
                 instance=instance,
                 run_config=QUIET_RUN,

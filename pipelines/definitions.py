@@ -7,19 +7,21 @@ import os
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from assets.raw import raw_interactions
+from assets.staging import staging_tables
 from pipelines.mixpeek.settings import DEFAULT_BASE_URL
 from pipelines.resources import MixpeekResource, WarehouseResource
 from pipelines.schedules import build_nightly_schedule
 from pipelines.warehouse import warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
-DOWNSTREAM_ASSETS: list = []  # the marts (SQL assets), rebuilt after the loads
+# Unpartitioned SQL assets rebuilt after the loads: eager automation in `dagster dev`, explicitly in the CLI.
+DOWNSTREAM_ASSETS = [staging_tables]
 ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
 
 interactions_job = define_asset_job(
     "interactions_job",
-    selection=AssetSelection.assets(raw_interactions).downstream(),
-    description="Load the partition's day into raw.interactions and rebuild everything downstream.",
+    selection=AssetSelection.assets(raw_interactions),
+    description="Load the partition's day into raw.interactions; the staging and mart assets follow by automation.",
 )
 
 

@@ -156,6 +156,7 @@ def load_day(
     try:
         warehouse.ensure_raw_tables(con)
         con.execute("BEGIN TRANSACTION")
+        warehouse.run(con, "raw/log_changed_event_dates", **params)  # the days the old rows belonged to
         warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
         warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
         pending = ValidatedPage()
@@ -189,6 +190,7 @@ def load_day(
         warehouse.run(con, "raw/dedupe_interactions_partition", partition_date=day)
         report.rows = warehouse.run(con, "raw/count_interactions_partition", partition_date=day).fetchone()[0]
         report.duplicates = landed_before_dedupe - report.rows
+        warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):  # the transaction may not have begun

@@ -40,7 +40,12 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.Duck
     return con.execute(sql(name), params or None)
 
 
-RAW_DDL = ("raw/create_schema", "raw/create_interactions", "raw/create_rejected_interactions")
+RAW_DDL = (
+    "raw/create_schema",
+    "raw/create_interactions",
+    "raw/create_rejected_interactions",
+    "raw/create_changed_event_dates",
+)
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -126,3 +126,44 @@ def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "All code locations passed validation" in completed.stdout + completed.stderr
+
+
+def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
+    from dagster import AssetSelection
+
+    from assets.raw import raw_interactions
+    from assets.staging import staging_tables
+
+    fill(server, spread_over_day(500))
+    warehouse = tmp_path / "warehouse.duckdb"
+    resources = {
+        "mixpeek": MixpeekResource(
+            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
+        ),
+        "warehouse_db": WarehouseResource(path=str(warehouse)),
+    }
+    assert materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources).success
+    result = materialize([raw_interactions, staging_tables], selection=AssetSelection.assets(staging_tables),
+                         resources=resources)  # fmt: skip
+    assert result.success
+    counts = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        counts[materialization.asset_key.to_user_string()] = materialization.metadata[
+            "dagster/row_count"
+        ].value
+    con = duckdb.connect(str(warehouse), read_only=True)
+    expected = {
+        "staging_interaction_events": con.execute(
+            "SELECT count(*) FROM staging.interaction_events"
+        ).fetchone()[0],
+        "staging_search_executions": con.execute("SELECT count(*) FROM staging.search_executions").fetchone()[
+            0
+        ],
+        "staging_result_slots": con.execute("SELECT count(*) FROM staging.result_slots").fetchone()[0],
+    }
+    con.close()
+    # spread_over_day: 500 records, every third a two-type record, executions of 10 records.
+    assert expected["staging_interaction_events"] == 500 + len(range(0, 500, 3))
+    assert expected["staging_search_executions"] == 50
+    assert counts == expected

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -248,3 +248,25 @@ def test_new_fields_and_types_are_kept_and_missing_optionals_are_fine(server, tm
     assert rows[0] == ("int_000000000000000000000001", ["click", "hover_preview"], "0.8",
                        '{"device":"mobile","reward_value":0.0}', None, False)  # fmt: skip
     assert rows[1] == ("int_minimal", ["impression"], None, None, None, None)
+
+
+def test_a_load_logs_the_event_days_it_touched(server, tmp_path: Path) -> None:
+    on_time = record(1, datetime(2026, 10, 5, 9, tzinfo=UTC))
+    late = record(2, datetime(2026, 10, 5, 10, tzinfo=UTC), occurred_at="2026-10-02T10:00:00.000000Z")
+    fill(server, [on_time, late])
+    warehouse = tmp_path / "w.duckdb"
+    with make_client(server) as client:
+        load_day(client, str(warehouse), DAY, "run-1")
+        assert table(warehouse, "SELECT DISTINCT event_date FROM raw.changed_event_dates ORDER BY 1") == [
+            (date(2026, 10, 2),),
+            (DAY,),
+        ]
+        # The late record disappears upstream (erased): the reload logs its old day again, so staging rebuilds it.
+        server.emulator.stores[next(iter(server.emulator.stores))].delete(late["interaction_id"])
+        load_day(client, str(warehouse), DAY, "run-2")
+    assert table(
+        warehouse, "SELECT DISTINCT event_date FROM raw.changed_event_dates WHERE run_id = 'run-2' ORDER BY 1"
+    ) == [
+        (date(2026, 10, 2),),
+        (DAY,),
+    ]

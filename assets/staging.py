@@ -1,0 +1,83 @@
+"""The staging layer: interaction_events, search_executions and result_slots, refreshed together for the event
+days that raw loads changed (pipelines/staging.py)."""
+# No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from pydantic import Field
+
+from pipelines import warehouse
+from pipelines.resources import WarehouseResource
+from pipelines.staging import DEFAULT_CONVERSION_TYPES, StagingSettings, refresh_staging
+
+DESCRIPTIONS = {
+    "interaction_events": "staging.interaction_events: one row per interaction and type (the list exploded), "
+    "with event time (occurred_at, else timestamp) and its UTC day.",
+    "search_executions": "staging.search_executions: one row per execution_id (one result page): day, retriever, "
+    "session, user, query, device, tracked, impressions, clicks, first/last click, conversion, zero results, "
+    "refined, returned.",
+    "result_slots": "staging.result_slots: one row per (execution_id, position) shown, or examined under the "
+    "cascade fallback where a client sends no impressions: clicks, conversions, skips, returns, dwell.",
+}
+
+
+class StagingConfig(Config):
+    full_refresh: bool = Field(
+        default=False, description="Rebuild every day instead of the days that changed."
+    )
+    short_dwell_ms: int = Field(default=10_000, description="A click with less dwell is a short click.")
+    long_dwell_ms: int = Field(
+        default=30_000, description="A click with at least this dwell is a long click."
+    )
+    conversion_types: list[str] = Field(
+        default=list(DEFAULT_CONVERSION_TYPES), description="Interaction types that count as a conversion."
+    )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            f"staging_{name}",
+            group_name="staging",
+            description=text,
+            deps=[AssetKey("raw_interactions")],
+            kinds={"duckdb", "sql"},
+            automation_condition=AutomationCondition.eager(),
+        )
+        for name, text in DESCRIPTIONS.items()
+    ],
+    can_subset=False,  # the three tables are one consistent refresh
+)
+def staging_tables(context: AssetExecutionContext, config: StagingConfig, warehouse_db: WarehouseResource):
+    settings = StagingSettings(
+        short_dwell_ms=config.short_dwell_ms,
+        long_dwell_ms=config.long_dwell_ms,
+        conversion_types=tuple(config.conversion_types),
+    )
+    con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
+    try:
+        report = refresh_staging(con, settings, full=config.full_refresh)
+        previews = {
+            name: con.table(f"staging.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
+        }
+    finally:
+        con.close()
+    context.log.info(f"staging refreshed for {len(report.changed_days)} changed event days")
+    for name in DESCRIPTIONS:
+        yield MaterializeResult(
+            asset_key=f"staging_{name}",
+            metadata={
+                "dagster/row_count": report.rows[name],
+                "changed_event_days": MetadataValue.json([d.isoformat() for d in report.changed_days]),
+                "execution_days_rebuilt": len(report.execution_days),
+                "preview": MetadataValue.md(previews[name]),
+            },
+        )

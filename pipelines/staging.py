@@ -1,0 +1,103 @@
+"""Refresh the staging layer for the event days that raw loads changed (Dagster-free: the assets wrap it).
+
+Raw loads log the event days they touched (raw.changed_event_dates). A refresh rebuilds
+staging.interaction_events for those days, and the execution-level tables (search_executions, result_slots) for
+those days and their neighbours, since a search's events can straddle midnight. Everything happens in one
+transaction: a failed refresh leaves staging as it was, and a refresh with nothing new changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+
+from pipelines import warehouse
+
+STAGING_DDL = (
+    "staging/create_schema",
+    "staging/create_interaction_events",
+    "staging/create_search_executions",
+    "staging/create_result_slots",
+    "staging/create_refresh_state",
+)
+STAGING_TABLES = ("interaction_events", "search_executions", "result_slots")
+DEFAULT_CONVERSION_TYPES = ("add_to_cart", "purchase")
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StagingSettings:
+    short_dwell_ms: int = 10_000  # metrics.md: short dwell below 10 s
+    long_dwell_ms: int = 30_000  # and long at 30 s (Kim et al. WSDM 2014)
+    conversion_types: tuple[str, ...] = DEFAULT_CONVERSION_TYPES
+
+
+@dataclass
+class StagingReport:
+    changed_days: list[date] = field(default_factory=list)  # event days rebuilt in interaction_events
+    execution_days: list[date] = field(default_factory=list)  # days rebuilt in the execution-level tables
+    rows: dict[str, int] = field(default_factory=dict)  # rows in each table after the refresh
+
+
+def ensure_staging_tables(con: duckdb.DuckDBPyConnection) -> None:
+    warehouse.ensure_raw_tables(con)
+    for name in STAGING_DDL:
+        warehouse.run(con, name)
+
+
+def refresh_staging(
+    con: duckdb.DuckDBPyConnection, settings: StagingSettings | None = None, *, full: bool = False
+) -> StagingReport:
+    settings = settings or StagingSettings()
+    ensure_staging_tables(con)
+    report = StagingReport()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        absorbed = warehouse.run(con, "staging/read_refresh_state").fetchone()
+        since = NEVER if full or absorbed is None else absorbed[0]
+        query = "staging/all_event_dates" if full else "staging/changed_event_dates"
+        params = {} if full else {"since": since}
+        changed = [row[0] for row in warehouse.run(con, query, **params).fetchall()]
+        newest = warehouse.run(con, "staging/newest_load").fetchone()[0]
+        if changed:
+            around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)})
+            warehouse.run(con, "staging/delete_interaction_events", days=changed)
+            warehouse.run(con, "staging/insert_interaction_events", days=changed)
+            common = {
+                "days": around,
+                "changed_days": changed,
+                "conversion_types": list(settings.conversion_types),
+            }
+            warehouse.run(con, "staging/delete_search_executions", days=around, changed_days=changed)
+            warehouse.run(
+                con,
+                "staging/insert_search_executions",
+                days=around,
+                conversion_types=common["conversion_types"],
+            )
+            warehouse.run(con, "staging/delete_result_slots", days=around, changed_days=changed)
+            warehouse.run(
+                con,
+                "staging/insert_result_slots",
+                days=around,
+                conversion_types=common["conversion_types"],
+                short_dwell_ms=settings.short_dwell_ms,
+                long_dwell_ms=settings.long_dwell_ms,
+            )
+            report.changed_days, report.execution_days = changed, around
+        warehouse.run(con, "staging/delete_refresh_state")
+        warehouse.run(
+            con,
+            "staging/insert_refresh_state",
+            absorbed_loads_until=newest or since,
+            refreshed_at=datetime.now(UTC),
+        )
+        for table in STAGING_TABLES:
+            report.rows[table] = con.execute(f"SELECT count(*) FROM staging.{table}").fetchone()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return report

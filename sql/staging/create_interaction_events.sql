@@ -1,0 +1,22 @@
+CREATE TABLE IF NOT EXISTS staging.interaction_events (
+    interaction_id VARCHAR NOT NULL,
+    interaction_type VARCHAR NOT NULL,
+    event_at TIMESTAMPTZ NOT NULL,
+    event_date DATE NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    is_backfilled BOOLEAN NOT NULL,
+    execution_id VARCHAR,
+    session_id VARCHAR,
+    user_id VARCHAR,
+    retriever_id VARCHAR,
+    feature_id VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    device VARCHAR,
+    query_text VARCHAR,
+    duration_ms BIGINT,
+    order_value DOUBLE,
+    currency VARCHAR,
+    document_score DOUBLE,
+    result_set_size INTEGER
+);

@@ -1,0 +1,23 @@
+CREATE TABLE IF NOT EXISTS staging.result_slots (
+    execution_id VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    execution_date DATE NOT NULL,
+    retriever_id VARCHAR,
+    device VARCHAR,
+    query_text VARCHAR,
+    feature_id VARCHAR,
+    slot_basis VARCHAR NOT NULL,
+    shown BOOLEAN NOT NULL,
+    clicked BOOLEAN NOT NULL,
+    clicked_at TIMESTAMPTZ,
+    converted BOOLEAN NOT NULL,
+    explicit_skip BOOLEAN NOT NULL,
+    skipped_above BOOLEAN NOT NULL,
+    returned_to_results BOOLEAN NOT NULL,
+    returned_at TIMESTAMPTZ,
+    pogo_sticked BOOLEAN NOT NULL,
+    dwell_ms BIGINT,
+    short_dwell BOOLEAN NOT NULL,
+    long_dwell BOOLEAN NOT NULL
+);

@@ -1,0 +1,21 @@
+CREATE TABLE IF NOT EXISTS staging.search_executions (
+    execution_id VARCHAR NOT NULL,
+    execution_date DATE NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    retriever_id VARCHAR,
+    session_id VARCHAR,
+    user_id VARCHAR,
+    query_text VARCHAR,
+    device VARCHAR,
+    result_set_size INTEGER,
+    tracked BOOLEAN NOT NULL,
+    impressions INTEGER NOT NULL,
+    clicks INTEGER NOT NULL,
+    first_click_position INTEGER,
+    last_click_position INTEGER,
+    conversions INTEGER NOT NULL,
+    converted BOOLEAN NOT NULL,
+    zero_results BOOLEAN NOT NULL,
+    refined BOOLEAN NOT NULL,
+    returned BOOLEAN NOT NULL
+);

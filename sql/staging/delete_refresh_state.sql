@@ -1,0 +1,1 @@
+DELETE FROM staging.refresh_state;

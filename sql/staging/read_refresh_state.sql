@@ -1,0 +1,1 @@
+SELECT absorbed_loads_until FROM staging.refresh_state;
