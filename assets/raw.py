@@ -83,11 +83,10 @@ def raw_interactions(
     con = warehouse.connect(warehouse_db.path, read_only=True)
     try:
         duplicates = sum(
-            warehouse.run(con, "checks/raw_interactions_duplicate_ids", partition_date=day).fetchone()[0]
-            for day in days
+            warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0] for day in days
         )
         negatives = sum(
-            warehouse.run(con, "checks/raw_interactions_negative_positions", partition_date=day).fetchone()[0]
+            warehouse.one(con, "checks/raw_interactions_negative_positions", partition_date=day)[0]
             for day in days
         )
     finally:

@@ -6,6 +6,7 @@ import os
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
+from assets.marts import mart_tables
 from assets.raw import raw_interactions
 from assets.staging import staging_tables
 from pipelines.mixpeek.settings import DEFAULT_BASE_URL
@@ -15,7 +16,7 @@ from pipelines.warehouse import warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
 # Unpartitioned SQL assets rebuilt after the loads: eager automation in `dagster dev`, explicitly in the CLI.
-DOWNSTREAM_ASSETS = [staging_tables]
+DOWNSTREAM_ASSETS = [staging_tables, mart_tables]
 ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
 
 interactions_job = define_asset_job(

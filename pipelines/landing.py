@@ -184,11 +184,9 @@ def load_day(
             if len(pending.lines) >= BATCH_ROWS:
                 flush()
         flush()
-        landed_before_dedupe = warehouse.run(
-            con, "raw/count_interactions_partition", partition_date=day
-        ).fetchone()[0]
+        landed_before_dedupe = warehouse.one(con, "raw/count_interactions_partition", partition_date=day)[0]
         warehouse.run(con, "raw/dedupe_interactions_partition", partition_date=day)
-        report.rows = warehouse.run(con, "raw/count_interactions_partition", partition_date=day).fetchone()[0]
+        report.rows = warehouse.one(con, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
         warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
         con.execute("COMMIT")

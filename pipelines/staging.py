@@ -21,6 +21,7 @@ STAGING_DDL = (
     "staging/create_search_executions",
     "staging/create_result_slots",
     "staging/create_refresh_state",
+    "staging/create_changed_execution_dates",
 )
 STAGING_TABLES = ("interaction_events", "search_executions", "result_slots")
 DEFAULT_CONVERSION_TYPES = ("add_to_cart", "purchase")
@@ -55,12 +56,12 @@ def refresh_staging(
     report = StagingReport()
     con.execute("BEGIN TRANSACTION")
     try:
-        absorbed = warehouse.run(con, "staging/read_refresh_state").fetchone()
+        absorbed = warehouse.one(con, "staging/read_refresh_state")
         since = NEVER if full or absorbed is None else absorbed[0]
         query = "staging/all_event_dates" if full else "staging/changed_event_dates"
         params = {} if full else {"since": since}
-        changed = [row[0] for row in warehouse.run(con, query, **params).fetchall()]
-        newest = warehouse.run(con, "staging/newest_load").fetchone()[0]
+        changed = [row[0] for row in warehouse.rows(con, query, **params)]
+        newest = warehouse.one(con, "staging/newest_load")[0]
         if changed:
             around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)})
             warehouse.run(con, "staging/delete_interaction_events", days=changed)
@@ -87,15 +88,17 @@ def refresh_staging(
                 long_dwell_ms=settings.long_dwell_ms,
             )
             report.changed_days, report.execution_days = changed, around
+        refreshed_at = datetime.now(UTC)
+        if report.execution_days:
+            warehouse.run(con, "staging/log_changed_execution_dates", days=around, refreshed_at=refreshed_at)
         warehouse.run(con, "staging/delete_refresh_state")
         warehouse.run(
             con,
             "staging/insert_refresh_state",
             absorbed_loads_until=newest or since,
-            refreshed_at=datetime.now(UTC),
+            refreshed_at=refreshed_at,
         )
-        for table in STAGING_TABLES:
-            report.rows[table] = con.execute(f"SELECT count(*) FROM staging.{table}").fetchone()[0]
+        report.rows = dict(zip(STAGING_TABLES, warehouse.one(con, "staging/row_counts"), strict=True))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -40,6 +40,17 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.Duck
     return con.execute(sql(name), params or None)
 
 
+def rows(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Every row of one SQL file's result, fetched to the end (DuckDB 2 keeps a half-read result open)."""
+    return run(con, name, **params).fetchall()
+
+
+def one(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> tuple[Any, ...] | None:
+    """The first row of a one-row query, or None."""
+    result = rows(con, name, **params)
+    return result[0] if result else None
+
+
 RAW_DDL = (
     "raw/create_schema",
     "raw/create_interactions",

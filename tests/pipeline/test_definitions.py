@@ -167,3 +167,29 @@ def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
     assert expected["staging_interaction_events"] == 500 + len(range(0, 500, 3))
     assert expected["staging_search_executions"] == 50
     assert counts == expected
+
+
+def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
+    from dagster import AssetSelection
+
+    from assets.marts import mart_tables
+    from assets.raw import raw_interactions
+    from assets.staging import staging_tables
+
+    fill(server, spread_over_day(600))
+    resources = {
+        "mixpeek": MixpeekResource(
+            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
+        ),
+        "warehouse_db": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+    }
+    assert materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources).success
+    downstream = [staging_tables, mart_tables]
+    result = materialize(
+        [raw_interactions, *downstream], selection=AssetSelection.assets(*downstream), resources=resources
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 3 and all(check.passed for check in checks)
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"marts_ctr_by_position", "marts_search_ctr"} <= materialized

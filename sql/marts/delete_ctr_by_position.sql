@@ -1,0 +1,1 @@
+DELETE FROM marts.ctr_by_position WHERE list_contains($days, day);

@@ -1,0 +1,1 @@
+DELETE FROM marts.search_ctr WHERE list_contains($days, day);

@@ -1,0 +1,1 @@
+SELECT absorbed_refreshes_until FROM marts.refresh_state;

@@ -1,0 +1,2 @@
+INSERT INTO staging.changed_execution_dates
+SELECT unnest($days::DATE[]) AS execution_date, $refreshed_at::TIMESTAMPTZ AS refreshed_at;

@@ -1,0 +1,127 @@
+"""The marts on the hand-built day of test_staging: expected values worked out here."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import warehouse
+from pipelines.marts import refresh_marts
+from pipelines.staging import refresh_staging
+from tests.warehouse.test_staging import DAY, E1, E2, E3, E4, E5, event, land
+
+EVE = date(2026, 10, 4)
+Z = 1.959964
+
+
+def wilson(clicks: int, impressions: int) -> tuple[float, float]:
+    """Wilson score interval, written out from Wilson (1927), independently of the SQL."""
+    p = clicks / impressions
+    centre = p + Z * Z / (2 * impressions)
+    spread = Z * math.sqrt(p * (1 - p) / impressions + Z * Z / (4 * impressions**2))
+    denominator = 1 + Z * Z / impressions
+    return (centre - spread) / denominator, (centre + spread) / denominator
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = warehouse.connect(tmp_path / "w.duckdb")
+    land(connection, E1 + E2 + E3 + E4 + E5, "run-1")
+    refresh_staging(connection)
+    refresh_marts(connection)
+    yield connection
+    connection.close()
+
+
+def test_wilson_reference_values() -> None:
+    assert wilson(1, 1) == pytest.approx((0.2065, 1.0), abs=1e-4)  # the textbook 1-of-1 interval
+    assert wilson(0, 1) == pytest.approx((0.0, 0.7935), abs=1e-4)
+
+
+def test_ctr_by_position(con) -> None:
+    got = {r[:4]: r[4:] for r in con.execute(
+        "SELECT day, retriever_id, device, position, impressions, clicks, ctr, ctr_ci_low, ctr_ci_high"
+        " FROM marts.ctr_by_position").fetchall()}  # fmt: skip
+    clicked, not_clicked = (1, 1, 1.0, *wilson(1, 1)), (1, 0, 0.0, *wilson(0, 1))
+    expected = {
+        # e1 (mobile): ranks 1 and 3 clicked, 2 and 4 not
+        (DAY, "r1", "mobile", 0): clicked,
+        (DAY, "r1", "mobile", 1): not_clicked,
+        (DAY, "r1", "mobile", 2): clicked,
+        (DAY, "r1", "mobile", 3): not_clicked,
+        # e2 (desktop): two shown, none clicked
+        (DAY, "r1", "desktop", 0): not_clicked,
+        (DAY, "r1", "desktop", 1): not_clicked,
+        # e5 started the evening before; e3 showed nothing; e4 sent no impressions (examined slots stay out)
+        (EVE, "r1", "mobile", 0): clicked,
+    }
+    assert got.keys() == expected.keys()
+    for key, row in expected.items():
+        assert got[key] == pytest.approx(row, abs=1e-9), key
+
+
+def test_wilson_on_a_larger_cell(tmp_path: Path) -> None:
+    connection = warehouse.connect(tmp_path / "w.duckdb")
+    rows = []
+    for i in range(20):  # 20 searches showing d0 at rank 1; 7 of them click it
+        rows.append(
+            event(100 + 2 * i, f"x{i}", "2026-10-05 09:00:00", ["impression"], 0, "d0", session=f"x{i}")
+        )
+        if i < 7:
+            rows.append(
+                event(101 + 2 * i, f"x{i}", "2026-10-05 09:00:05", ["click"], 0, "d0", session=f"x{i}")
+            )
+    land(connection, rows, "run-1")
+    refresh_staging(connection)
+    refresh_marts(connection)
+    row = connection.execute(
+        "SELECT impressions, clicks, ctr, ctr_ci_low, ctr_ci_high FROM marts.ctr_by_position"
+    ).fetchone()
+    connection.close()
+    assert row == pytest.approx((20, 7, 0.35, *wilson(7, 20)), abs=1e-9)
+    assert row[3] == pytest.approx(0.1812, abs=1e-4) and row[4] == pytest.approx(0.5671, abs=1e-4)
+
+
+def test_search_ctr(con) -> None:
+    got = {r[:2]: r[2:] for r in con.execute(
+        "SELECT day, retriever_id, searches, tracked_searches, searches_with_click, search_ctr, no_click_searches,"
+        " no_click_rate, zero_result_searches, zero_results_rate, clicks, click_rank_sum, average_click_rank,"
+        " clicks_rank_1, clicks_rank_3, clicks_rank_4, clicks_rank_11_20, clicks_rank_21_plus"
+        " FROM marts.search_ctr").fetchall()}  # fmt: skip
+    assert got == {
+        # e1, e2, e3: two tracked (e1 clicked, e2 not), e3 found nothing; clicks at ranks 1 and 3
+        (DAY, "r1"): (3, 2, 1, 0.5, 1, 0.5, 1, 1 / 3, 2, 4, 2.0, 1, 1, 0, 0, 0),
+        # e4: untracked, so no search CTR (NULL, not 0); its examined click at rank 4 still has a rank
+        (DAY, "r2"): (1, 0, 0, None, 0, None, 0, 0.0, 1, 4, 4.0, 0, 0, 1, 0, 0),
+        (EVE, "r1"): (1, 1, 1, 1.0, 0, 0.0, 0, 0.0, 1, 1, 1.0, 1, 0, 0, 0, 0),
+    }
+
+
+def test_marts_follow_only_the_days_staging_rebuilt(con) -> None:
+    late = event(60, "e5", "2026-10-04 23:59:58", ["click"], 1, "d8", session="s5", occurred="2026-10-04 23:59:58",
+                 recorded="2026-10-06 08:00:00")  # fmt: skip
+    land(con, [late], "run-2")
+    refresh_staging(con)
+    report = refresh_marts(con)
+    assert report.days == [date(2026, 10, 3), EVE, DAY]
+    # e5 now has a second click at rank 2, on a slot it never reported shown: search CTR counts it, CTR by
+    # position (shown slots only) does not.
+    assert con.execute(
+        "SELECT clicks, click_rank_sum FROM marts.search_ctr WHERE day = ?", [EVE]
+    ).fetchone() == (2, 3)
+    assert con.execute("SELECT count(*) FROM marts.ctr_by_position WHERE day = ?", [EVE]).fetchone() == (1,)
+    assert refresh_marts(con).days == []
+
+
+def test_search_ctr_clicks_agree_with_the_executions(con) -> None:
+    per_day = con.execute(
+        "SELECT execution_date, retriever_id, sum(clicks) FROM staging.search_executions GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert (
+        con.execute("SELECT day, retriever_id, clicks FROM marts.search_ctr ORDER BY ALL").fetchall()
+        == per_day
+    )
