@@ -24,7 +24,12 @@ DESCRIPTIONS = {
     "with a Wilson 95% interval (shown slots).",
     "search_ctr": "marts.search_ctr: day x retriever: searches, tracked searches, search CTR, no-click rate, "
     "zero-results rate, average click rank, clicks by rank (1..10, 11-20, 21+).",
+    "skip_return_signals": "marts.skip_return_signals: day x retriever x position: explicit skip, skip-above, "
+    "return-to-results (bounce), pogo-sticking, short and long dwell, each with numerator and denominator.",
+    "query_health": "marts.query_health: day x query: searches, no-click, zero-results and refinement rates.",
 }
+# Each mart's [0, 1] check: its SQL file counts the rows with a rate outside.
+RATE_CHECKS = {name: f"checks/{name}_rates_outside_0_1" for name in DESCRIPTIONS}
 STAGING = [AssetKey("staging_search_executions"), AssetKey("staging_result_slots")]
 
 
@@ -47,23 +52,20 @@ class MartsConfig(Config):
         for name, text in DESCRIPTIONS.items()
     ],
     check_specs=[
-        AssetCheckSpec(
-            "rates_within_0_1",
-            asset="marts_ctr_by_position",
-            blocking=True,
-            description="Every CTR and interval bound lies in [0, 1].",
+        *(
+            AssetCheckSpec(
+                "rates_within_0_1",
+                asset=f"marts_{name}",
+                blocking=True,
+                description="Every rate (and interval bound) of the mart lies in [0, 1].",
+            )
+            for name in DESCRIPTIONS
         ),
         AssetCheckSpec(
             "clicks_not_above_impressions",
             asset="marts_ctr_by_position",
             blocking=True,
             description="No position has more clicks than impressions.",
-        ),
-        AssetCheckSpec(
-            "rates_within_0_1",
-            asset="marts_search_ctr",
-            blocking=True,
-            description="Search CTR, no-click and zero-results rates lie in [0, 1].",
         ),
     ],
     can_subset=False,
@@ -72,39 +74,33 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
     con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
     try:
         report = refresh_marts(con, full=config.full_refresh)
-        bad_ctr_rates = warehouse.one(con, "checks/ctr_by_position_rates_outside_0_1")[0]
+        bad_rates = {name: warehouse.one(con, sql_file)[0] for name, sql_file in RATE_CHECKS.items()}
         clicks_above = warehouse.one(con, "checks/ctr_by_position_clicks_above_impressions")[0]
-        bad_search_rates = warehouse.one(con, "checks/search_ctr_rates_outside_0_1")[0]
         previews = {
             name: con.table(f"marts.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
         }
     finally:
         con.close()
     context.log.info(f"marts refreshed for {len(report.days)} days")
-    checks = {
-        "marts_ctr_by_position": [
+    checks: dict[str, list[AssetCheckResult]] = {
+        f"marts_{name}": [
             AssetCheckResult(
-                asset_key="marts_ctr_by_position",
+                asset_key=f"marts_{name}",
                 check_name="rates_within_0_1",
-                passed=bad_ctr_rates == 0,
-                metadata={"rows": bad_ctr_rates},
-            ),
-            AssetCheckResult(
-                asset_key="marts_ctr_by_position",
-                check_name="clicks_not_above_impressions",
-                passed=clicks_above == 0,
-                metadata={"rows": clicks_above},
-            ),
-        ],
-        "marts_search_ctr": [
-            AssetCheckResult(
-                asset_key="marts_search_ctr",
-                check_name="rates_within_0_1",
-                passed=bad_search_rates == 0,
-                metadata={"rows": bad_search_rates},
-            ),
-        ],
+                passed=bad == 0,
+                metadata={"rows_outside": bad},
+            )
+        ]
+        for name, bad in bad_rates.items()
     }
+    checks["marts_ctr_by_position"].append(
+        AssetCheckResult(
+            asset_key="marts_ctr_by_position",
+            check_name="clicks_not_above_impressions",
+            passed=clicks_above == 0,
+            metadata={"rows": clicks_above},
+        )
+    )
     for name in DESCRIPTIONS:
         key = f"marts_{name}"
         yield MaterializeResult(

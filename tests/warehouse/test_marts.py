@@ -125,3 +125,58 @@ def test_search_ctr_clicks_agree_with_the_executions(con) -> None:
         con.execute("SELECT day, retriever_id, clicks FROM marts.search_ctr ORDER BY ALL").fetchall()
         == per_day
     )
+
+
+def test_skip_return_signals(con) -> None:
+    got = {r[:3]: r[3:] for r in con.execute(
+        "SELECT day, retriever_id, position, impressions, explicit_skips, explicit_skip_rate, impressions_above_a_click,"
+        " skipped_above, skip_above_rate, clicks, returns_to_results, bounce_rate, pogo_sticks, pogo_sticking_rate,"
+        " short_dwell_clicks, short_dwell_rate, long_dwell_clicks, long_dwell_rate FROM marts.skip_return_signals"
+    ).fetchall()}  # fmt: skip
+    n = None  # a rate over zero
+    assert got == {
+        # rank 1: shown in e1 (clicked, 45 s long view) and e2 (no click); only e1 has a click below it
+        (DAY, "r1", 0): (2, 0, 0.0, 1, 0, 0.0, 1, 0, 0.0, 0, 0.0, 0, 0.0, 1, 1.0),
+        # rank 2: e1's explicitly skipped slot above its click at rank 3; e2's slot has no click below it
+        (DAY, "r1", 1): (2, 1, 0.5, 1, 1, 1.0, 0, 0, n, 0, n, 0, n, 0, n),
+        # rank 3: the 4 s click that bounced and was followed by another click
+        (DAY, "r1", 2): (1, 0, 0.0, 0, 0, n, 1, 1, 1.0, 1, 1.0, 1, 1.0, 0, 0.0),
+        (DAY, "r1", 3): (1, 0, 0.0, 0, 0, n, 0, 0, n, 0, n, 0, n, 0, n),
+        # e4's examined slots: no impressions, but its click at rank 4 counts for the click-based rates
+        (DAY, "r2", 0): (0, 0, n, 0, 0, n, 0, 0, n, 0, n, 0, n, 0, n),
+        (DAY, "r2", 1): (0, 0, n, 0, 0, n, 0, 0, n, 0, n, 0, n, 0, n),
+        (DAY, "r2", 2): (0, 0, n, 0, 0, n, 0, 0, n, 0, n, 0, n, 0, n),
+        (DAY, "r2", 3): (0, 0, n, 0, 0, n, 1, 0, 0.0, 0, 0.0, 0, 0.0, 1, 1.0),
+        (EVE, "r1", 0): (1, 0, 0.0, 0, 0, n, 1, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0),
+    }
+
+
+def test_query_health(con) -> None:
+    got = {r[:2]: r[2:] for r in con.execute(
+        "SELECT day, query, searches, tracked_searches, no_click_searches, no_click_rate, zero_result_searches,"
+        " zero_results_rate, refined_searches, refinement_rate FROM marts.query_health"
+    ).fetchall()}  # fmt: skip
+    assert got == {
+        # e1 (clicked), e3 (zero results), e4 (untracked click): one tracked search, and it was clicked
+        (DAY, "red shoes"): (3, 1, 0, 0.0, 1, 1 / 3, 0, 0.0),
+        # e2: tracked, no click, refined a minute later
+        (DAY, "red shoe"): (1, 1, 1, 1.0, 0, 0.0, 1, 1.0),
+        (EVE, "red shoes"): (1, 1, 0, 0.0, 0, 0.0, 0, 0.0),
+    }
+
+
+def test_no_click_rate_is_over_tracked_searches_only(tmp_path: Path) -> None:
+    connection = warehouse.connect(tmp_path / "w.duckdb")
+    land(connection, [
+        event(200, "h1", "2026-10-05 15:00:00", ["impression"], 0, "d1", session="h1", query="Hat "),
+        event(201, "h2", "2026-10-05 15:10:00", ["zero_results"], 0, "none", session="h2", query="hat",
+              result_set_size=0),
+    ], "run-1")  # fmt: skip
+    refresh_staging(connection)
+    refresh_marts(connection)
+    row = connection.execute(
+        "SELECT query, searches, tracked_searches, no_click_rate, zero_results_rate FROM marts.query_health"
+    ).fetchall()
+    connection.close()
+    # 1 tracked search without a click: no-click rate 1/1 (not 1/2); zero results 1 of the 2 searches.
+    assert row == [("hat", 2, 1, 1.0, 0.5)]

@@ -1,0 +1,21 @@
+CREATE TABLE IF NOT EXISTS marts.skip_return_signals (
+    day DATE NOT NULL,
+    retriever_id VARCHAR,
+    position INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    impressions BIGINT NOT NULL,
+    explicit_skips BIGINT NOT NULL,
+    explicit_skip_rate DOUBLE,
+    impressions_above_a_click BIGINT NOT NULL,
+    skipped_above BIGINT NOT NULL,
+    skip_above_rate DOUBLE,
+    clicks BIGINT NOT NULL,
+    returns_to_results BIGINT NOT NULL,
+    bounce_rate DOUBLE,
+    pogo_sticks BIGINT NOT NULL,
+    pogo_sticking_rate DOUBLE,
+    short_dwell_clicks BIGINT NOT NULL,
+    short_dwell_rate DOUBLE,
+    long_dwell_clicks BIGINT NOT NULL,
+    long_dwell_rate DOUBLE
+);

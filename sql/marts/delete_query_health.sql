@@ -1,0 +1,1 @@
+DELETE FROM marts.query_health WHERE list_contains($days, day);
