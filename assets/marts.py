@@ -27,6 +27,9 @@ DESCRIPTIONS = {
     "skip_return_signals": "marts.skip_return_signals: day x retriever x position: explicit skip, skip-above, "
     "return-to-results (bounce), pogo-sticking, short and long dwell, each with numerator and denominator.",
     "query_health": "marts.query_health: day x query: searches, no-click, zero-results and refinement rates.",
+    "conversion_rates": "marts.conversion_rates: grain 'position' (day x retriever x position) and 'query' (day x "
+    "query): clicks, add_to_cart, purchases, conversions, rates per search, click and impression, revenue per "
+    "currency.",
 }
 # Each mart's [0, 1] check: its SQL file counts the rows with a rate outside.
 RATE_CHECKS = {name: f"checks/{name}_rates_outside_0_1" for name in DESCRIPTIONS}

@@ -14,7 +14,7 @@ import duckdb
 from pipelines import warehouse
 from pipelines.staging import NEVER, ensure_staging_tables
 
-MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health")
+MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
 MARTS_DDL = (
     "marts/create_schema",
     "marts/create_refresh_state",

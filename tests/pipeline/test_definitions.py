@@ -190,7 +190,7 @@ def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(check.passed for check in checks)
+    assert len(checks) == 6 and all(check.passed for check in checks)
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {
         "marts_ctr_by_position",

@@ -180,3 +180,34 @@ def test_no_click_rate_is_over_tracked_searches_only(tmp_path: Path) -> None:
     connection.close()
     # 1 tracked search without a click: no-click rate 1/1 (not 1/2); zero results 1 of the 2 searches.
     assert row == [("hat", 2, 1, 1.0, 0.5)]
+
+
+def test_conversion_rates(con) -> None:
+    import json
+
+    columns = ("searches, tracked_searches, converted_searches, impressions, clicks, add_to_cart, purchases, conversions,"
+               " conversion_rate_per_search, conversion_rate_per_click, conversion_rate_per_impression, revenue_by_currency")  # fmt: skip
+    by_position = {r[:3]: (*r[3:-1], json.loads(r[-1]) if r[-1] else None) for r in con.execute(
+        f"SELECT day, retriever_id, position, {columns} FROM marts.conversion_rates WHERE grain = 'position'").fetchall()}  # fmt: skip
+    n = None
+    assert by_position == {
+        # rank 1 shown in e1 (clicked, added to cart, bought for 20 USD) and e2
+        (DAY, "r1", 0): (2, 2, 1, 2, 1, 1, 1, 1, 0.5, 1.0, 0.5, {"USD": 20.0}),
+        (DAY, "r1", 1): (2, 2, 0, 2, 0, 0, 0, 0, 0.0, n, 0.0, n),
+        (DAY, "r1", 2): (1, 1, 0, 1, 1, 0, 0, 0, 0.0, 0.0, 0.0, n),
+        (DAY, "r1", 3): (1, 1, 0, 1, 0, 0, 0, 0, 0.0, n, 0.0, n),
+        # e4's examined slots: nothing shown, so no per-search or per-impression rate
+        (DAY, "r2", 0): (1, 0, 0, 0, 0, 0, 0, 0, n, n, n, n),
+        (DAY, "r2", 1): (1, 0, 0, 0, 0, 0, 0, 0, n, n, n, n),
+        (DAY, "r2", 2): (1, 0, 0, 0, 0, 0, 0, 0, n, n, n, n),
+        (DAY, "r2", 3): (1, 0, 0, 0, 1, 0, 0, 0, n, 0.0, n, n),
+        (EVE, "r1", 0): (1, 1, 0, 1, 1, 0, 0, 0, 0.0, 0.0, 0.0, n),
+    }
+    by_query = {r[:2]: (*r[2:-1], json.loads(r[-1]) if r[-1] else None) for r in con.execute(
+        f"SELECT day, query, {columns} FROM marts.conversion_rates WHERE grain = 'query'").fetchall()}  # fmt: skip
+    assert by_query == {
+        # e1, e3, e4: e1 the only tracked search, and it converted; 4 shown slots, 3 clicks (e4's examined one too)
+        (DAY, "red shoes"): (3, 1, 1, 4, 3, 1, 1, 1, 1.0, 1 / 3, 1 / 4, {"USD": 20.0}),
+        (DAY, "red shoe"): (1, 1, 0, 2, 0, 0, 0, 0, 0.0, n, 0.0, n),
+        (EVE, "red shoes"): (1, 1, 0, 1, 1, 0, 0, 0, 0.0, 0.0, 0.0, n),
+    }

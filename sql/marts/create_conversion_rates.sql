@@ -1,0 +1,20 @@
+CREATE TABLE IF NOT EXISTS marts.conversion_rates (
+    grain VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    retriever_id VARCHAR,
+    position INTEGER,
+    rank INTEGER,
+    query VARCHAR,
+    searches BIGINT NOT NULL,
+    tracked_searches BIGINT NOT NULL,
+    converted_searches BIGINT NOT NULL,
+    impressions BIGINT NOT NULL,
+    clicks BIGINT NOT NULL,
+    add_to_cart BIGINT NOT NULL,
+    purchases BIGINT NOT NULL,
+    conversions BIGINT NOT NULL,
+    conversion_rate_per_search DOUBLE,
+    conversion_rate_per_click DOUBLE,
+    conversion_rate_per_impression DOUBLE,
+    revenue_by_currency JSON
+);

@@ -1,0 +1,1 @@
+DELETE FROM marts.conversion_rates WHERE list_contains($days, day);
