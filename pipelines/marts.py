@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from pipelines import warehouse
-from pipelines.staging import NEVER, ensure_staging_tables
+from pipelines.staging import ensure_staging_tables
 
 MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
 MARTS_DDL = (
@@ -39,22 +39,13 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> Mart
     report = MartsReport()
     con.execute("BEGIN TRANSACTION")
     try:
-        absorbed = warehouse.one(con, "marts/read_refresh_state")
-        since = NEVER if full or absorbed is None else absorbed[0]
-        query = "marts/all_execution_dates" if full else "marts/changed_execution_dates"
-        days = [row[0] for row in warehouse.rows(con, query, **({} if full else {"since": since}))]
-        newest = warehouse.one(con, "marts/newest_staging_refresh")[0]
+        pending = warehouse.pending_days(con, "marts", full=full)
+        days = pending.days
         if days:
             for name in MARTS:
                 warehouse.run(con, f"marts/delete_{name}", days=days)
                 warehouse.run(con, f"marts/insert_{name}", days=days)
-        warehouse.run(con, "marts/delete_refresh_state")
-        warehouse.run(
-            con,
-            "marts/insert_refresh_state",
-            absorbed_refreshes_until=newest or since,
-            refreshed_at=datetime.now(UTC),
-        )
+        warehouse.record_refresh(con, "marts", pending, datetime.now(UTC))
         report.days = days
         report.rows = dict(zip(MARTS, warehouse.one(con, "marts/row_counts"), strict=True))
         con.execute("COMMIT")

@@ -25,7 +25,6 @@ STAGING_DDL = (
 )
 STAGING_TABLES = ("interaction_events", "search_executions", "result_slots")
 DEFAULT_CONVERSION_TYPES = ("add_to_cart", "purchase")
-NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -56,34 +55,26 @@ def refresh_staging(
     report = StagingReport()
     con.execute("BEGIN TRANSACTION")
     try:
-        absorbed = warehouse.one(con, "staging/read_refresh_state")
-        since = NEVER if full or absorbed is None else absorbed[0]
-        query = "staging/all_event_dates" if full else "staging/changed_event_dates"
-        params = {} if full else {"since": since}
-        changed = [row[0] for row in warehouse.rows(con, query, **params)]
-        newest = warehouse.one(con, "staging/newest_load")[0]
+        pending = warehouse.pending_days(con, "staging", full=full)
+        changed = pending.days
         if changed:
             around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)})
             warehouse.run(con, "staging/delete_interaction_events", days=changed)
             warehouse.run(con, "staging/insert_interaction_events", days=changed)
-            common = {
-                "days": around,
-                "changed_days": changed,
-                "conversion_types": list(settings.conversion_types),
-            }
+            conversions = list(settings.conversion_types)
             warehouse.run(con, "staging/delete_search_executions", days=around, changed_days=changed)
             warehouse.run(
                 con,
                 "staging/insert_search_executions",
                 days=around,
-                conversion_types=common["conversion_types"],
+                conversion_types=conversions,
             )
             warehouse.run(con, "staging/delete_result_slots", days=around, changed_days=changed)
             warehouse.run(
                 con,
                 "staging/insert_result_slots",
                 days=around,
-                conversion_types=common["conversion_types"],
+                conversion_types=conversions,
                 short_dwell_ms=settings.short_dwell_ms,
                 long_dwell_ms=settings.long_dwell_ms,
             )
@@ -91,13 +82,7 @@ def refresh_staging(
         refreshed_at = datetime.now(UTC)
         if report.execution_days:
             warehouse.run(con, "staging/log_changed_execution_dates", days=around, refreshed_at=refreshed_at)
-        warehouse.run(con, "staging/delete_refresh_state")
-        warehouse.run(
-            con,
-            "staging/insert_refresh_state",
-            absorbed_loads_until=newest or since,
-            refreshed_at=refreshed_at,
-        )
+        warehouse.record_refresh(con, "staging", pending, refreshed_at)
         report.rows = dict(zip(STAGING_TABLES, warehouse.one(con, "staging/row_counts"), strict=True))
         con.execute("COMMIT")
     except BaseException:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,39 @@ def one(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> tuple[Any, 
     """The first row of a one-row query, or None."""
     result = rows(con, name, **params)
     return result[0] if result else None
+
+
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PendingDays:
+    days: list[date]  # the days to rebuild
+    absorbed_until: datetime  # write this back once they are rebuilt
+
+
+def pending_days(con: duckdb.DuckDBPyConnection, layer: str, *, full: bool) -> PendingDays:
+    """The days a layer (staging, marts) must rebuild: those its upstream changed since the layer's watermark,
+    or every day on a full refresh. Each layer keeps the files `<layer>/read_refresh_state`,
+    `pending_days_all`, `pending_days_since` and `newest_change`."""
+    state = one(con, f"{layer}/read_refresh_state")
+    since = NEVER if full or state is None else state[0]
+    listed = (
+        rows(con, f"{layer}/pending_days_all")
+        if full
+        else rows(con, f"{layer}/pending_days_since", since=since)
+    )
+    newest = one(con, f"{layer}/newest_change")
+    return PendingDays(days=[row[0] for row in listed], absorbed_until=(newest and newest[0]) or since)
+
+
+def record_refresh(
+    con: duckdb.DuckDBPyConnection, layer: str, pending: PendingDays, refreshed_at: datetime
+) -> None:
+    run(con, f"{layer}/delete_refresh_state")
+    run(
+        con, f"{layer}/insert_refresh_state", absorbed_until=pending.absorbed_until, refreshed_at=refreshed_at
+    )
 
 
 RAW_DDL = (

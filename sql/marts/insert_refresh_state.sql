@@ -1,1 +1,1 @@
-INSERT INTO marts.refresh_state VALUES ($absorbed_refreshes_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);
+INSERT INTO marts.refresh_state VALUES ($absorbed_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);

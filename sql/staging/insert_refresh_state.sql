@@ -1,1 +1,1 @@
-INSERT INTO staging.refresh_state VALUES ($absorbed_loads_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);
+INSERT INTO staging.refresh_state VALUES ($absorbed_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);

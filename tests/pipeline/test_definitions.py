@@ -14,6 +14,16 @@ from pipelines.schedules import nightly_partition_keys
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 
 
+def resources_for(server, warehouse: Path) -> dict[str, object]:
+    """Dagster resources pointed at a test emulator and a temp DuckDB file."""
+    return {
+        "mixpeek": MixpeekResource(
+            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
+        ),
+        "warehouse_db": WarehouseResource(path=str(warehouse)),
+    }
+
+
 def test_definitions_load(monkeypatch) -> None:
     monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
     monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
@@ -50,12 +60,7 @@ def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Pa
 
     fill(server, spread_over_day(2200))
     warehouse = tmp_path / "warehouse.duckdb"
-    resources = {
-        "mixpeek": MixpeekResource(
-            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
-        ),
-        "warehouse_db": WarehouseResource(path=str(warehouse)),
-    }
+    resources = resources_for(server, warehouse)
     snapshots = []
     for _ in range(2):
         result = materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources)
@@ -136,12 +141,7 @@ def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
 
     fill(server, spread_over_day(500))
     warehouse = tmp_path / "warehouse.duckdb"
-    resources = {
-        "mixpeek": MixpeekResource(
-            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
-        ),
-        "warehouse_db": WarehouseResource(path=str(warehouse)),
-    }
+    resources = resources_for(server, warehouse)
     assert materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources).success
     result = materialize([raw_interactions, staging_tables], selection=AssetSelection.assets(staging_tables),
                          resources=resources)  # fmt: skip
@@ -177,12 +177,7 @@ def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
     from assets.staging import staging_tables
 
     fill(server, spread_over_day(600))
-    resources = {
-        "mixpeek": MixpeekResource(
-            base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
-        ),
-        "warehouse_db": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
-    }
+    resources = resources_for(server, tmp_path / "warehouse.duckdb")
     assert materialize([raw_interactions], partition_key=DAY.isoformat(), resources=resources).success
     downstream = [staging_tables, mart_tables]
     result = materialize(
