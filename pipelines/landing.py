@@ -26,9 +26,8 @@ from pipelines.mixpeek.client import MixpeekClient
 from pipelines.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from pipelines.mixpeek.paging import Window, WindowFetcher, WindowReport
 
-BATCH_ROWS = (
-    10_000  # rows per INSERT: amortises the statement, keeps memory flat and the final (serial) insert short
-)
+# Rows per INSERT: amortises the statement, keeps memory flat, and keeps the final (serial) insert short.
+BATCH_ROWS = 10_000
 
 
 @dataclass
