@@ -340,5 +340,19 @@ def demo(
     )
 
 
+@app.command()
+def dictionary(
+    out: Annotated[Path, typer.Option(help="Where to write the data dictionary.")] = Path(
+        "docs/warehouse.md"
+    ),
+) -> None:
+    """Write the warehouse's data dictionary (docs/warehouse.md) from its column comments."""
+    from pipelines.dictionary import build_dictionary
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(build_dictionary())
+    typer.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":
     app()

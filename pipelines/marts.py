@@ -19,6 +19,8 @@ MARTS_DDL = (
     "marts/create_schema",
     "marts/create_refresh_state",
     *(f"marts/create_{name}" for name in MARTS),
+    "marts/comment_refresh_state",
+    *(f"marts/comment_{name}" for name in MARTS),
 )
 
 

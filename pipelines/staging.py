@@ -22,6 +22,10 @@ STAGING_DDL = (
     "staging/create_result_slots",
     "staging/create_refresh_state",
     "staging/create_changed_execution_dates",
+    "staging/comment_interaction_events",
+    "staging/comment_search_executions",
+    "staging/comment_result_slots",
+    "staging/comment_bookkeeping",
 )
 STAGING_TABLES = ("interaction_events", "search_executions", "result_slots")
 DEFAULT_CONVERSION_TYPES = ("add_to_cart", "purchase")

@@ -91,6 +91,10 @@ RAW_DDL = (
     "raw/create_interactions",
     "raw/create_rejected_interactions",
     "raw/create_changed_event_dates",
+    # Column comments: DESCRIBE, BI tools and docs/warehouse.md show them.
+    "raw/comment_interactions",
+    "raw/comment_rejected_interactions",
+    "raw/comment_changed_event_dates",
 )
 
 

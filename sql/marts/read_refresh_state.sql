@@ -1,1 +1,1 @@
-SELECT absorbed_refreshes_until FROM marts.refresh_state;
+SELECT absorbed_until FROM marts.refresh_state;

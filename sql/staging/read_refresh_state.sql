@@ -1,1 +1,1 @@
-SELECT absorbed_loads_until FROM staging.refresh_state;
+SELECT absorbed_until FROM staging.refresh_state;

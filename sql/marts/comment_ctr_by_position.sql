@@ -1,0 +1,11 @@
+COMMENT ON TABLE marts.ctr_by_position IS 'Result CTR by position: day x retriever x device x position, over shown slots (metrics.md).';
+COMMENT ON COLUMN marts.ctr_by_position.day IS 'UTC day of the searches.';
+COMMENT ON COLUMN marts.ctr_by_position.retriever_id IS 'The retriever.';
+COMMENT ON COLUMN marts.ctr_by_position.device IS 'The device.';
+COMMENT ON COLUMN marts.ctr_by_position.position IS '0-based position.';
+COMMENT ON COLUMN marts.ctr_by_position.rank IS 'position + 1.';
+COMMENT ON COLUMN marts.ctr_by_position.impressions IS 'Shown slots at the position.';
+COMMENT ON COLUMN marts.ctr_by_position.clicks IS 'Of those, clicked.';
+COMMENT ON COLUMN marts.ctr_by_position.ctr IS 'clicks / impressions. Naive: position bias and ranking quality both shape it (see marts.position_bias).';
+COMMENT ON COLUMN marts.ctr_by_position.ctr_ci_low IS 'Wilson score 95% interval, lower bound.';
+COMMENT ON COLUMN marts.ctr_by_position.ctr_ci_high IS 'Wilson score 95% interval, upper bound.';

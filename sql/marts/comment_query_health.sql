@@ -1,0 +1,11 @@
+COMMENT ON TABLE marts.query_health IS 'Queries that need attention: day x query (trimmed, lower-cased).';
+COMMENT ON COLUMN marts.query_health.day IS 'UTC day of the searches.';
+COMMENT ON COLUMN marts.query_health.query IS 'The query, trimmed and lower-cased.';
+COMMENT ON COLUMN marts.query_health.searches IS 'All searches for the query.';
+COMMENT ON COLUMN marts.query_health.tracked_searches IS 'Searches whose client sent impressions.';
+COMMENT ON COLUMN marts.query_health.no_click_searches IS 'Tracked searches without a click.';
+COMMENT ON COLUMN marts.query_health.no_click_rate IS 'no_click_searches / tracked_searches.';
+COMMENT ON COLUMN marts.query_health.zero_result_searches IS 'Searches that returned nothing.';
+COMMENT ON COLUMN marts.query_health.zero_results_rate IS 'zero_result_searches / searches.';
+COMMENT ON COLUMN marts.query_health.refined_searches IS 'Searches followed by a query_refinement within 5 minutes.';
+COMMENT ON COLUMN marts.query_health.refinement_rate IS 'refined_searches / searches.';
