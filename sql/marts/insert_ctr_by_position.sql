@@ -32,7 +32,8 @@ SELECT
     impressions,
     clicks,
     p AS ctr,
-    -- clamped: at p = 0 or 1 the bound is 0 or 1 exactly, but floating point can miss it by 1e-18
-    greatest(0.0, centre - half_width) AS ctr_ci_low,
-    least(1.0, centre + half_width) AS ctr_ci_high
+    -- The interval brackets p and lies in [0, 1] by construction; floating point can miss either by 1e-18
+    -- (at p = 0 and n = 138 the lower bound came out as +1.7e-18), so both are clamped.
+    greatest(0.0, least(p, centre - half_width)) AS ctr_ci_low,
+    least(1.0, greatest(p, centre + half_width)) AS ctr_ci_high
 FROM rates;

@@ -211,3 +211,20 @@ def test_conversion_rates(con) -> None:
         (DAY, "red shoe"): (1, 1, 0, 2, 0, 0, 0, 0, 0.0, n, 0.0, n),
         (EVE, "red shoes"): (1, 1, 0, 1, 1, 0, 0, 0, 0.0, 0.0, 0.0, n),
     }
+
+
+def test_the_interval_brackets_a_zero_ctr_exactly(tmp_path: Path) -> None:
+    """Regression: 0 clicks in 138 impressions gave a lower bound of +1.7e-18, above the CTR."""
+    connection = warehouse.connect(tmp_path / "w.duckdb")
+    land(connection, [event(300 + i, f"z{i}", "2026-10-05 09:00:00", ["impression"], 8, "d0", session=f"z{i}")
+                      for i in range(138)], "run-1")  # fmt: skip
+    refresh_staging(connection)
+    refresh_marts(connection)
+    row = connection.execute(
+        "SELECT impressions, clicks, ctr, ctr_ci_low, ctr_ci_high FROM marts.ctr_by_position"
+    ).fetchone()
+    outside = warehouse.one(connection, "checks/ctr_by_position_rates_outside_0_1")[0]
+    connection.close()
+    assert row[:4] == (138, 0, 0.0, 0.0)
+    assert row[4] == pytest.approx(wilson(0, 138)[1], abs=1e-12)
+    assert outside == 0
