@@ -193,3 +193,48 @@ def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
         "marts_skip_return_signals",
         "marts_query_health",
     } <= materialized
+
+
+def test_interactions_load_command(server, tmp_path: Path) -> None:
+    """`interactions load --start --end` as the README shows it: days inclusive, then staging and marts."""
+    import os
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    for i in range(2):
+        fill(server, spread_over_day(300, DAY + timedelta(days=i), start_index=10_000 * i))
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_HOME"))},
+        "MIXPEEK_BASE_URL": server.base_url,
+        "MIXPEEK_API_KEY": API_KEY,
+        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_REQUESTS_PER_SECOND": "500",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(),
+         "--end", (DAY + timedelta(days=1)).isoformat(), "--warehouse", str(warehouse)],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert f"{DAY}:" in completed.stdout and API_KEY not in completed.stdout + completed.stderr
+    con = duckdb.connect(str(warehouse), read_only=True)
+    per_day = con.execute(
+        "SELECT partition_date, count(*) FROM raw.interactions GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    searches = con.execute("SELECT sum(searches) FROM marts.search_ctr").fetchone()[0]
+    con.close()
+    assert per_day == [(DAY, 300), (DAY + timedelta(days=1), 300)]
+    assert searches == 60  # spread_over_day: executions of 10 records
+
+
+def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load", "--start", "2026-10-07", "--end", "2026-10-01"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 2 and "before --start" in completed.stderr
