@@ -16,7 +16,8 @@ from dagster import (
 from pydantic import Field
 
 from pipelines import warehouse
-from pipelines.marts import refresh_marts
+from pipelines.estimators.position_bias import CurveSettings
+from pipelines.marts import MartsSettings, refresh_marts
 from pipelines.resources import WarehouseResource
 
 DESCRIPTIONS = {
@@ -30,6 +31,11 @@ DESCRIPTIONS = {
     "conversion_rates": "marts.conversion_rates: grain 'position' (day x retriever x position) and 'query' (day x "
     "query): clicks, add_to_cart, purchases, conversions, rates per search, click and impression, revenue per "
     "currency.",
+    "position_bias": "marts.position_bias: per segment (all, retriever, device) and position over a trailing "
+    "window: the position-based model's examination theta_k / theta_0 fitted by EM, bootstrap 95% intervals, "
+    "the naive CTR curve, the pivot cross-check, coverage, convergence and an identifiability flag.",
+    "document_ctr": "marts.document_ctr: per document and per query x document over the same window: "
+    "impressions, clicks, raw CTR, mean rank, expected examinations, debiased CTR (ratio estimator).",
 }
 # Each mart's [0, 1] check: its SQL file counts the rows with a rate outside.
 RATE_CHECKS = {name: f"checks/{name}_rates_outside_0_1" for name in DESCRIPTIONS}
@@ -40,6 +46,31 @@ class MartsConfig(Config):
     full_refresh: bool = Field(
         default=False, description="Rebuild every day instead of the days that changed."
     )
+    position_bias_window_days: int = Field(
+        default=28, ge=1, description="Days in the position-bias window, ending on the newest search day."
+    )
+    min_pair_impressions: int = Field(
+        default=100, ge=1, description="Impressions a (query, document) pair needs to enter the EM fit."
+    )
+    min_coverage: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of impressions with position variation below which a curve is not identifiable.",
+    )
+    bootstrap_replicates: int = Field(
+        default=100, ge=0, description="Bootstrap replicates behind the examination intervals."
+    )
+
+    def settings(self) -> MartsSettings:
+        return MartsSettings(
+            window_days=self.position_bias_window_days,
+            curve=CurveSettings(
+                min_pair_impressions=self.min_pair_impressions,
+                min_coverage=self.min_coverage,
+                bootstrap_replicates=self.bootstrap_replicates,
+            ),
+        )
 
 
 @multi_asset(
@@ -70,15 +101,22 @@ class MartsConfig(Config):
             blocking=True,
             description="No position has more clicks than impressions.",
         ),
+        AssetCheckSpec(
+            "em_converged",
+            asset="marts_position_bias",
+            blocking=True,
+            description="The EM fit of every segment with data converged.",
+        ),
     ],
     can_subset=False,
 )
 def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_db: WarehouseResource):
     con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
     try:
-        report = refresh_marts(con, full=config.full_refresh)
+        report = refresh_marts(con, config.settings(), full=config.full_refresh)
         bad_rates = {name: warehouse.one(con, sql_file)[0] for name, sql_file in RATE_CHECKS.items()}
         clicks_above = warehouse.one(con, "checks/ctr_by_position_clicks_above_impressions")[0]
+        not_converged = warehouse.one(con, "checks/position_bias_em_not_converged")[0]
         previews = {
             name: con.table(f"marts.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
         }
@@ -104,6 +142,27 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
             metadata={"rows": clicks_above},
         )
     )
+    checks["marts_position_bias"].append(
+        AssetCheckResult(
+            asset_key="marts_position_bias",
+            check_name="em_converged",
+            passed=not_converged == 0,
+            metadata={"segments_not_converged": not_converged},
+        )
+    )
+    fit = report.position_bias
+    fit_metadata = (
+        {
+            "window_start": str(fit.window_start),
+            "window_end": str(fit.window_end),
+            "segments": fit.segments,
+            "identifiable_segments": fit.identifiable_segments,
+            "slots_in_window": fit.slots,
+            "fit_seconds": round(fit.seconds, 2),
+        }
+        if fit
+        else {"refitted": False}
+    )
     for name in DESCRIPTIONS:
         key = f"marts_{name}"
         yield MaterializeResult(
@@ -112,6 +171,7 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
                 "dagster/row_count": report.rows[name],
                 "days_rebuilt": MetadataValue.json([d.isoformat() for d in report.days]),
                 "preview": MetadataValue.md(previews[name]),
+                **(fit_metadata if name in ("position_bias", "document_ctr") else {}),
             },
             check_results=checks[key],
         )

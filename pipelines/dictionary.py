@@ -50,6 +50,19 @@ FROM marts.query_health GROUP BY ALL HAVING sum(tracked_searches) >= 50 ORDER BY
 SELECT day, key AS currency, sum(CAST(value AS DOUBLE)) AS revenue
 FROM marts.conversion_rates, json_each(revenue_by_currency)
 WHERE grain = 'query' GROUP BY ALL ORDER BY day, currency;
+
+-- The position effect per device beside the naive curve (NULL examination: not identifiable, see note)
+SELECT segment AS device, rank, round(examination, 3) AS examination,
+       round(examination_ci_low, 3) AS low, round(examination_ci_high, 3) AS high,
+       round(ctr_relative, 3) AS naive, note
+FROM marts.position_bias WHERE segment_type = 'device' AND rank <= 10 ORDER BY device, rank;
+
+-- Under-promoted results: well-sampled, clicked far more than their rank suggests
+SELECT query_text, feature_id, impressions, round(mean_rank, 1) AS mean_rank, round(ctr, 3) AS ctr,
+       round(debiased_ctr, 3) AS debiased_ctr
+FROM marts.document_ctr
+WHERE grain = 'query_document' AND impressions >= 200 AND mean_rank > 3
+ORDER BY debiased_ctr DESC LIMIT 20;
 ```
 """
 

@@ -11,6 +11,7 @@ import contextlib
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -209,3 +210,48 @@ def load_day(
     report.throttled = client.stats.throttled - stats_before[2]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def land_records(
+    warehouse_path: str | Path, records: Iterable[dict[str, Any]], run_id: str, *, memory_limit: str = "2GB"
+) -> int:
+    """Land records that did not come through the API (the generator's, for benchmarks and the acceptance
+    tests) into raw.interactions, each in the partition of its recorded UTC day, through the same typed insert
+    as a load, in one transaction. The records must be valid API records: nothing is validated here.
+    Returns the number of rows landed."""
+    loaded_at = datetime.now(UTC)
+    pending: dict[date, list[bytes]] = {}
+    landed = 0
+    con = warehouse.connect(warehouse_path, memory_limit=memory_limit)
+    scratch = tempfile.TemporaryDirectory(prefix="interactions-land-")
+    batch_path = Path(scratch.name) / "batch.ndjson"
+
+    def flush(day: date) -> None:
+        batch_path.write_bytes(b"\n".join(pending.pop(day)))
+        warehouse.run(con, "raw/insert_interactions_batch", batch_path=str(batch_path),
+                      partition_date=day, loaded_at=loaded_at, run_id=run_id)  # fmt: skip
+
+    try:
+        warehouse.ensure_raw_tables(con)
+        con.execute("BEGIN TRANSACTION")
+        for record in records:
+            day = date.fromisoformat(record["timestamp"][:10])
+            lines = pending.setdefault(day, [])
+            lines.append(orjson.dumps(record))
+            landed += 1
+            if len(lines) >= BATCH_ROWS:
+                flush(day)
+        for day in list(pending):
+            flush(day)
+        for day in warehouse.rows(con, "raw/partitions_loaded_by_run", run_id=run_id):
+            warehouse.run(con, "raw/log_changed_event_dates", partition_date=day[0], run_id=run_id,
+                          loaded_at=loaded_at)  # fmt: skip
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+        scratch.cleanup()
+    return landed

@@ -1,20 +1,29 @@
 """Refresh the marts for the execution days the staging layer rebuilt (Dagster-free: the assets wrap it).
 
-Each mart is rebuilt day by day with delete-window-then-insert, in one transaction; the days come from
+The daily marts are rebuilt day by day with delete-window-then-insert, in one transaction; the days come from
 staging.changed_execution_dates after the marts' own watermark, so a nightly run costs what changed, not history.
+When any day changed, the position-bias fit and the document CTRs that depend on it are recomputed over a
+trailing window (default 28 days) ending on the newest day: their cost is the window's, not history's.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from pipelines import warehouse
+from pipelines.estimators.position_bias import CurveEstimate, CurveSettings, ShownSlots, estimate_curve
 from pipelines.staging import ensure_staging_tables
 
-MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
+DAILY_MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
+WINDOW_MARTS = ("position_bias", "document_ctr")  # recomputed over the trailing window, in this order
+MARTS = DAILY_MARTS + WINDOW_MARTS
 MARTS_DDL = (
     "marts/create_schema",
     "marts/create_refresh_state",
@@ -24,10 +33,27 @@ MARTS_DDL = (
 )
 
 
+@dataclass(frozen=True)
+class MartsSettings:
+    window_days: int = 28  # the position-bias window, ending on the newest day with shown results
+    curve: CurveSettings = field(default_factory=CurveSettings)
+
+
+@dataclass
+class PositionBiasReport:
+    window_start: date | None = None
+    window_end: date | None = None
+    segments: int = 0
+    identifiable_segments: int = 0
+    slots: int = 0
+    seconds: float = 0.0
+
+
 @dataclass
 class MartsReport:
     days: list[date] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    position_bias: PositionBiasReport | None = None  # None when nothing changed and the fit was kept
 
 
 def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -36,7 +62,10 @@ def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
         warehouse.run(con, name)
 
 
-def refresh_marts(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> MartsReport:
+def refresh_marts(
+    con: duckdb.DuckDBPyConnection, settings: MartsSettings | None = None, *, full: bool = False
+) -> MartsReport:
+    settings = settings or MartsSettings()
     ensure_mart_tables(con)
     report = MartsReport()
     con.execute("BEGIN TRANSACTION")
@@ -44,9 +73,10 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> Mart
         pending = warehouse.pending_days(con, "marts", full=full)
         days = pending.days
         if days:
-            for name in MARTS:
+            for name in DAILY_MARTS:
                 warehouse.run(con, f"marts/delete_{name}", days=days)
                 warehouse.run(con, f"marts/insert_{name}", days=days)
+            report.position_bias = refresh_window_marts(con, settings)
         warehouse.record_refresh(con, "marts", pending, datetime.now(UTC))
         report.days = days
         report.rows = dict(zip(MARTS, warehouse.one(con, "marts/row_counts"), strict=True))
@@ -55,3 +85,98 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> Mart
         con.execute("ROLLBACK")
         raise
     return report
+
+
+SEGMENT_TYPES = ("all", "retriever", "device")
+
+
+def refresh_window_marts(con: duckdb.DuckDBPyConnection, settings: MartsSettings) -> PositionBiasReport:
+    """Replace marts.position_bias and marts.document_ctr with the fit over the trailing window (inside the
+    caller's transaction)."""
+    started = time.perf_counter()
+    report = PositionBiasReport()
+    warehouse.run(con, "marts/delete_position_bias")
+    warehouse.run(con, "marts/delete_document_ctr")
+    newest = warehouse.one(con, "marts/position_bias_window")
+    if newest is None or newest[0] is None:
+        return report
+    window_end = newest[0]
+    window_start = window_end - timedelta(days=settings.window_days - 1)
+    report.window_start, report.window_end = window_start, window_end
+    slots = warehouse.run(
+        con, "marts/position_bias_slots", window_start=window_start, window_end=window_end
+    ).fetchnumpy()
+    report.slots = len(slots["position"])
+    frames = []
+    fitted_at = datetime.now(UTC)
+    for segment_type, segment, mask in _segments(slots):
+        shown = ShownSlots(
+            pair_key=np.asarray(slots["pair_key"][mask], dtype=np.uint64),
+            position=np.asarray(slots["position"][mask], dtype=np.int64),
+            execution_key=np.asarray(slots["execution_key"][mask], dtype=np.uint64),
+            clicked=np.asarray(slots["clicked"][mask], dtype=bool),
+        )
+        estimate = estimate_curve(shown, settings.curve)
+        frames.append(_rows(estimate, segment_type, segment, settings.curve, fitted_at))
+        report.segments += 1
+        report.identifiable_segments += bool(estimate.identifiable.any())
+    if frames:
+        fit = pd.concat(frames, ignore_index=True)
+        fit["window_start"], fit["window_end"] = window_start, window_end
+        con.register("position_bias_fit", fit)
+        try:
+            warehouse.run(con, "marts/insert_position_bias")
+        finally:
+            con.unregister("position_bias_fit")
+    warehouse.run(con, "marts/insert_document_ctr", window_start=window_start, window_end=window_end)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _segments(slots: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(segment_type, segment, mask) for all traffic, each retriever and each device with shown slots."""
+    count = len(slots["position"])
+    if count == 0:
+        return
+    yield "all", "all", np.ones(count, dtype=bool)
+    for segment_type, column in (("retriever", "retriever_id"), ("device", "device")):
+        values = np.ma.filled(np.ma.asarray(slots[column], dtype=object), None)
+        for value in sorted({v for v in values if v is not None}):
+            yield segment_type, value, values == value
+
+
+def _rows(
+    estimate: CurveEstimate, segment_type: str, segment: str, curve: CurveSettings, fitted_at: datetime
+) -> pd.DataFrame:
+    length = len(estimate.impressions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = estimate.naive_ctr / estimate.naive_ctr[0]
+    nullable = "Float64"  # NaN becomes NULL in DuckDB
+    return pd.DataFrame(
+        {
+            "segment_type": segment_type,
+            "segment": segment,
+            "position": np.arange(length),
+            "rank": np.arange(length) + 1,
+            "impressions": estimate.impressions.astype(np.int64),
+            "clicks": estimate.clicks.astype(np.int64),
+            "ctr": pd.array(estimate.naive_ctr, dtype=nullable),
+            "ctr_relative": pd.array(np.where(np.isfinite(relative), relative, np.nan), dtype=nullable),
+            "examination": pd.array(estimate.examination, dtype=nullable),
+            "examination_ci_low": pd.array(estimate.examination_low, dtype=nullable),
+            "examination_ci_high": pd.array(estimate.examination_high, dtype=nullable),
+            "pivot_examination": pd.array(estimate.pivot, dtype=nullable),
+            "position_coverage": pd.array(estimate.position_coverage, dtype=nullable),
+            "coverage": estimate.coverage,
+            "identifiable": estimate.identifiable,
+            "note": [note or None for note in estimate.notes],
+            "fitted_pairs": estimate.fitted_pairs,
+            "fitted_impressions": int(estimate.fitted_impressions),
+            "min_pair_impressions": curve.min_pair_impressions,
+            "em_iterations": estimate.iterations,
+            "em_converged": estimate.converged,
+            "em_max_change": estimate.max_change if np.isfinite(estimate.max_change) else None,
+            "bootstrap_replicates": estimate.replicates,
+            "fitted_at": fitted_at,
+        }
+    )

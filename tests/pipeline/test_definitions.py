@@ -185,14 +185,17 @@ def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 6 and all(check.passed for check in checks)
+    assert len(checks) == 9 and all(check.passed for check in checks)
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {
         "marts_ctr_by_position",
         "marts_search_ctr",
         "marts_skip_return_signals",
         "marts_query_health",
-    } <= materialized
+        "marts_conversion_rates",
+        "marts_position_bias",
+        "marts_document_ctr",
+    } == {key for key in materialized if key.startswith("marts_")}
 
 
 def test_interactions_load_command(server, tmp_path: Path) -> None:

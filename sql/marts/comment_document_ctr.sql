@@ -1,0 +1,16 @@
+COMMENT ON TABLE marts.document_ctr IS 'Per document (grain document) and per query x document (grain query_document) over the position-bias window: raw and debiased CTR (ratio estimator, metrics.md). Replaced on each refresh.';
+COMMENT ON COLUMN marts.document_ctr.grain IS 'document or query_document: whether query_text is part of the key.';
+COMMENT ON COLUMN marts.document_ctr.query_text IS 'The query (grain query_document); NULL for grain document.';
+COMMENT ON COLUMN marts.document_ctr.feature_id IS 'The document.';
+COMMENT ON COLUMN marts.document_ctr.window_start IS 'First search day of the window (as marts.position_bias).';
+COMMENT ON COLUMN marts.document_ctr.window_end IS 'Last search day of the window.';
+COMMENT ON COLUMN marts.document_ctr.impressions IS 'Shown slots of the document.';
+COMMENT ON COLUMN marts.document_ctr.clicks IS 'Of those, clicked.';
+COMMENT ON COLUMN marts.document_ctr.ctr IS 'Raw CTR, clicks / impressions: low for results shown low, whatever their merit.';
+COMMENT ON COLUMN marts.document_ctr.mean_rank IS 'Mean rank (position + 1) at which it was shown.';
+COMMENT ON COLUMN marts.document_ctr.conversions IS 'Shown slots with a conversion event.';
+COMMENT ON COLUMN marts.document_ctr.conversion_rate IS 'conversions / impressions.';
+COMMENT ON COLUMN marts.document_ctr.impressions_with_curve IS 'Impressions at positions with an identified examination value (device curve, else all-traffic curve).';
+COMMENT ON COLUMN marts.document_ctr.clicks_with_curve IS 'Clicks on those impressions.';
+COMMENT ON COLUMN marts.document_ctr.expected_examinations IS 'Sum of theta_k / theta_0 over those impressions: how many rank-1 impressions they are worth.';
+COMMENT ON COLUMN marts.document_ctr.debiased_ctr IS 'clicks_with_curve / expected_examinations: the CTR the result would get at rank 1 (ratio estimator). Can exceed 1 on small samples.';
