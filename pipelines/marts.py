@@ -103,10 +103,30 @@ def refresh_window_marts(con: duckdb.DuckDBPyConnection, settings: MartsSettings
     window_end = newest[0]
     window_start = window_end - timedelta(days=settings.window_days - 1)
     report.window_start, report.window_end = window_start, window_end
+    fit = fit_position_bias(con, window_start, window_end, settings.curve)
+    report.slots = int(fit.attrs["slots"])
+    if len(fit):
+        report.segments = fit.groupby(["segment_type", "segment"]).ngroups
+        report.identifiable_segments = fit[fit["identifiable"]].groupby(["segment_type", "segment"]).ngroups
+        con.register("position_bias_fit", fit)
+        try:
+            warehouse.run(con, "marts/insert_position_bias")
+        finally:
+            con.unregister("position_bias_fit")
+    warehouse.run(con, "marts/insert_document_ctr", window_start=window_start, window_end=window_end)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def fit_position_bias(
+    con: duckdb.DuckDBPyConnection, window_start: date, window_end: date, curve: CurveSettings
+) -> pd.DataFrame:
+    """The position-bias rows (marts.position_bias's columns) for any window of search days, both inclusive;
+    reads staging, writes nothing (the report uses it for windows other than the mart's).
+    `attrs["slots"]` holds the number of shown slots the fit read."""
     slots = warehouse.run(
         con, "marts/position_bias_slots", window_start=window_start, window_end=window_end
     ).fetchnumpy()
-    report.slots = len(slots["position"])
     frames = []
     fitted_at = datetime.now(UTC)
     for segment_type, segment, mask in _segments(slots):
@@ -116,21 +136,12 @@ def refresh_window_marts(con: duckdb.DuckDBPyConnection, settings: MartsSettings
             execution_key=np.asarray(slots["execution_key"][mask], dtype=np.uint64),
             clicked=np.asarray(slots["clicked"][mask], dtype=bool),
         )
-        estimate = estimate_curve(shown, settings.curve)
-        frames.append(_rows(estimate, segment_type, segment, settings.curve, fitted_at))
-        report.segments += 1
-        report.identifiable_segments += bool(estimate.identifiable.any())
-    if frames:
-        fit = pd.concat(frames, ignore_index=True)
+        frames.append(_rows(estimate_curve(shown, curve), segment_type, segment, curve, fitted_at))
+    fit = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(fit):
         fit["window_start"], fit["window_end"] = window_start, window_end
-        con.register("position_bias_fit", fit)
-        try:
-            warehouse.run(con, "marts/insert_position_bias")
-        finally:
-            con.unregister("position_bias_fit")
-    warehouse.run(con, "marts/insert_document_ctr", window_start=window_start, window_end=window_end)
-    report.seconds = time.perf_counter() - started
-    return report
+    fit.attrs["slots"] = len(slots["position"])
+    return fit
 
 
 def _segments(slots: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarray]]:
