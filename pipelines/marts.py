@@ -111,11 +111,23 @@ def refresh_window_marts(con: duckdb.DuckDBPyConnection, settings: MartsSettings
         con.register("position_bias_fit", fit)
         try:
             warehouse.run(con, "marts/insert_position_bias")
+            con.register("document_ctr_rows", document_ctr(con, window_start, window_end))
+            warehouse.run(con, "marts/insert_document_ctr")
         finally:
+            con.unregister("document_ctr_rows")
             con.unregister("position_bias_fit")
-    warehouse.run(con, "marts/insert_document_ctr", window_start=window_start, window_end=window_end)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def document_ctr(
+    con: duckdb.DuckDBPyConnection, window_start: date, window_end: date
+) -> duckdb.DuckDBPyRelation:
+    """marts.document_ctr's rows for a window, with that window's fit registered as `position_bias_fit`."""
+    return con.sql(
+        warehouse.sql("marts/select_document_ctr"),
+        params={"window_start": window_start, "window_end": window_end},
+    )
 
 
 def fit_position_bias(
