@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import duckdb
 import numpy as np
@@ -97,11 +97,10 @@ def refresh_window_marts(con: duckdb.DuckDBPyConnection, settings: MartsSettings
     report = PositionBiasReport()
     warehouse.run(con, "marts/delete_position_bias")
     warehouse.run(con, "marts/delete_document_ctr")
-    newest = warehouse.one(con, "marts/position_bias_window")
-    if newest is None or newest[0] is None:
+    window = warehouse.one(con, "marts/position_bias_window", window_days=settings.window_days)
+    if window is None or window[1] is None:
         return report
-    window_end = newest[0]
-    window_start = window_end - timedelta(days=settings.window_days - 1)
+    window_start, window_end = window
     report.window_start, report.window_end = window_start, window_end
     fit = fit_position_bias(con, window_start, window_end, settings.curve)
     report.slots = int(fit.attrs["slots"])
