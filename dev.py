@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -45,6 +46,25 @@ def ensure_environment() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_chromium() -> None:
+    """The report's browser test needs Debian's chromium package; install it where missing and we may."""
+    if shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("CHROMIUM"):
+        return
+    apt = shutil.which("apt-get")
+    if not apt or os.geteuid() != 0:
+        print(
+            "chromium is missing and cannot be installed here (needs apt-get as root): the report's browser "
+            "test will fail; install Debian's chromium package or set CHROMIUM=/path/to/chromium",
+            flush=True,
+        )
+        return
+    print("installing chromium (Debian package) for the report's browser test ...", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    if subprocess.run([apt, "install", "-y", "-q", "chromium"], **quiet).returncode != 0:
+        subprocess.run([apt, "update", "-q"], **quiet)
+        subprocess.run([apt, "install", "-y", "-q", "chromium"], **quiet)
+
+
 def run(*command: str) -> int:
     env = {**os.environ, "VIRTUAL_ENV": str(VENV), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(list(command), cwd=ROOT, env=env).returncode
@@ -62,6 +82,7 @@ def main(argv: list[str]) -> int:
         return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "ruff"), "format", "--check", ".")
     if task == "test":
         lint = main(["lint"])
+        ensure_chromium()
         tests = run(str(BIN / "python"), "-m", "pytest", *rest)
         return tests or lint
     return run(*rest)

@@ -338,6 +338,55 @@ def demo(
         "no duckdb CLI? python3 dev.py run python -c "
         f"\"import duckdb; duckdb.connect('{warehouse}', read_only=True).sql('SELECT 42').show()\""
     )
+    latest = _reports_dir() / "latest.html"
+    if latest.exists():
+        typer.echo(f"\nposition-bias report (open it in a browser): {latest.resolve()}")
+
+
+def _reports_dir() -> Path:
+    return Path(os.environ.get("REPORTS_DIR") or "reports")
+
+
+@app.command()
+def report(
+    start: Annotated[
+        str | None,
+        typer.Option(help="First search day (YYYY-MM-DD); default: the marts' position-bias window."),
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Last search day, inclusive (YYYY-MM-DD).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the HTML files (default $REPORTS_DIR or ./reports).")
+    ] = None,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
+    ] = None,
+) -> None:
+    """Write the position-bias report (self-contained HTML) for a window of search days."""
+    from pipelines import warehouse as warehouse_db
+    from pipelines.report import write_report
+    from pipelines.report.data import Period
+
+    path = warehouse or Path(warehouse_db.warehouse_path_from_env())
+    if not path.exists():
+        _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
+    con = warehouse_db.connect(path, read_only=True)
+    try:
+        if (start is None) != (end is None):
+            _die("give both --start and --end, or neither (the marts' window)")
+        if start is None:
+            window = warehouse_db.one(con, "report/mart_window")
+            if window is None or window[1] is None:
+                _die("the marts have no position-bias fit yet: give --start and --end")
+            period = Period(*window)
+        else:
+            try:
+                period = Period(date.fromisoformat(start), date.fromisoformat(end or start))
+            except ValueError as exc:
+                _die(str(exc))
+        written = write_report(con, period, out_dir or _reports_dir(), warehouse_name=path.name)
+    finally:
+        con.close()
+    typer.echo(f"{written.summary_markdown}\n\nwritten: {written.path}\nlatest:  {written.latest}")
 
 
 @app.command()

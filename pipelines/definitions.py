@@ -8,6 +8,7 @@ from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from assets.marts import mart_tables
 from assets.raw import raw_interactions
+from assets.report import position_bias_report
 from assets.staging import staging_tables
 from pipelines.mixpeek.settings import DEFAULT_BASE_URL
 from pipelines.resources import MixpeekResource, WarehouseResource
@@ -15,8 +16,8 @@ from pipelines.schedules import build_nightly_schedule
 from pipelines.warehouse import warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
-# Unpartitioned SQL assets rebuilt after the loads: eager automation in `dagster dev`, explicitly in the CLI.
-DOWNSTREAM_ASSETS = [staging_tables, mart_tables]
+# Unpartitioned assets rebuilt after the loads (SQL tables, then the report): eager automation in `dagster dev`, explicitly in the CLI.
+DOWNSTREAM_ASSETS = [staging_tables, mart_tables, position_bias_report]
 ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
 
 interactions_job = define_asset_job(

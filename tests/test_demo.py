@@ -18,6 +18,9 @@ def test_the_default_demo_builds_a_checked_warehouse(tmp_path: Path) -> None:
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert f"warehouse: {warehouse}" in completed.stdout and "first query to try" in completed.stdout
+    latest = tmp_path / "reports" / "latest.html"
+    assert f"position-bias report (open it in a browser): {latest}" in completed.stdout
+    assert latest.stat().st_size > 1_000_000  # plotly.js is inlined: the file stands alone
     con = duckdb.connect(str(warehouse), read_only=True)
     days = con.execute("SELECT count(DISTINCT partition_date), count(*) FROM raw.interactions").fetchone()
     marts = con.execute("SELECT count(*) FROM marts.search_ctr").fetchone()[0]

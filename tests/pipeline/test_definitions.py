@@ -230,6 +230,8 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
     con.close()
     assert per_day == [(DAY, 300), (DAY + timedelta(days=1), 300)]
     assert searches == 60  # spread_over_day: executions of 10 records
+    # Downstream of the marts, the report asset wrote its file (REPORTS_DIR unset: ./reports).
+    assert (tmp_path / "reports" / "latest.html").exists()
 
 
 def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:
