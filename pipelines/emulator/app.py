@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -269,6 +269,9 @@ class Emulator:
                 response = await handler(request, store)
             except ApiError as exc:
                 response = error_response(exc)
+            except ClientDisconnect:
+                # The client gave up (its timeout) before sending the whole body: nobody is left to answer.
+                response = Response(status_code=499)
             except Exception:  # a bug in the emulator still answers with the envelope
                 log.exception("unhandled error on %s", route)
                 response = error_response(ApiError(500, "Internal server error"))

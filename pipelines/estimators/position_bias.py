@@ -279,6 +279,9 @@ class CurveSettings:
         100  # pairs seen less often stay out of the EM (see Cells.restricted_to_pairs_with)
     )
     min_coverage: float = 0.1  # below this share of impressions with position variation: not identifiable
+    # With no clicks at a position among the fitted pairs, EM drives theta_k to the boundary (0): a number that
+    # says nothing, and a debiased CTR divided by it explodes. Positions need this many fitted clicks.
+    min_position_clicks: int = 10
     bootstrap_replicates: int = 100
     seed: int = 0
     tolerance: float = 1e-6
@@ -405,7 +408,10 @@ def estimate_curve(slots: ShownSlots, settings: CurveSettings | None = None) -> 
     else:
         low, high = nothing, nothing
 
-    notes = _not_identifiable_because(settings, segment_coverage, fit, fitted_at, position_coverage)
+    clicked_at = _per_position(cells, cells.clicks, length)
+    notes = _not_identifiable_because(
+        settings, segment_coverage, fit, fitted_at, clicked_at, position_coverage
+    )
     identifiable = np.array([note == "" for note in notes])
     examination = np.where(identifiable, _padded(fit.relative_theta, length), np.nan)
     return CurveEstimate(
@@ -434,6 +440,7 @@ def _not_identifiable_because(
     segment_coverage: float,
     fit: PBMFit,
     fitted_at: FloatArray,
+    clicked_at: FloatArray,
     position_coverage: FloatArray,
 ) -> list[str]:
     """Per position, why theta_k / theta_0 cannot be published ('' when it can). Written for the people who read
@@ -451,6 +458,11 @@ def _not_identifiable_because(
         if fitted_at[k] == 0:
             notes.append(
                 f"no (query, document) pair with {settings.min_pair_impressions} impressions was shown here"
+            )
+        elif clicked_at[k] < settings.min_position_clicks:
+            notes.append(
+                f"only {clicked_at[k]:.0f} clicks here among the well-sampled pairs "
+                f"(at least {settings.min_position_clicks} needed)"
             )
         elif position_coverage[k] < settings.min_coverage:
             notes.append(

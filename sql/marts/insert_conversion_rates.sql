@@ -1,7 +1,9 @@
 -- Two grains in one table, told apart by `grain`: 'position' (day x retriever x position) and 'query' (day x
 -- query). metrics.md: conversion rate = tracked searches with a conversion / tracked searches; also per click and
 -- per impression. A conversion is a slot with a conversion event (add_to_cart or purchase by default: the
--- staging layer's setting). Revenue sums purchase order values per currency, as a JSON object {"USD": 12.5}.
+-- staging layer's setting). Revenue sums purchase order values per currency, as a JSON object {"USD": 12.5}
+-- with its keys in alphabetical order and sums rounded to 6 decimals, so a re-run writes the same text whatever
+-- order the rows were added in.
 INSERT INTO marts.conversion_rates
 WITH conversion_events AS (
     SELECT
@@ -56,9 +58,9 @@ by_position AS (
     GROUP BY ALL
 ),
 position_revenue AS (
-    SELECT day, retriever_id, position, json_group_object(currency, revenue) AS revenue_by_currency
+    SELECT day, retriever_id, position, to_json(map(list(currency ORDER BY currency), list(revenue ORDER BY currency))) AS revenue_by_currency
     FROM (
-        SELECT s.day, s.retriever_id, s.position, v.currency, sum(v.revenue) AS revenue
+        SELECT s.day, s.retriever_id, s.position, v.currency, round(sum(v.revenue), 6) AS revenue
         FROM slots AS s
         JOIN purchase_values AS v USING (execution_id, position)
         GROUP BY ALL
@@ -89,9 +91,9 @@ searches_by_query AS (
     GROUP BY ALL
 ),
 query_revenue AS (
-    SELECT day, query, json_group_object(currency, revenue) AS revenue_by_currency
+    SELECT day, query, to_json(map(list(currency ORDER BY currency), list(revenue ORDER BY currency))) AS revenue_by_currency
     FROM (
-        SELECT s.day, s.query, v.currency, sum(v.revenue) AS revenue
+        SELECT s.day, s.query, v.currency, round(sum(v.revenue), 6) AS revenue
         FROM slots AS s
         JOIN purchase_values AS v USING (execution_id, position)
         GROUP BY ALL

@@ -152,3 +152,15 @@ def test_estimate_curve_on_slots_flags_what_it_cannot_identify() -> None:
     assert estimate.coverage == pytest.approx(200 / 300)
     few = estimate_curve(slots, CurveSettings(min_pair_impressions=500, bootstrap_replicates=0))
     assert not few.identifiable.any() and "500 impressions" in few.notes[0]
+
+
+def test_a_position_without_clicks_is_not_identified() -> None:
+    # Pair 1 at positions 0 and 1, pair 2 at 0 and 2; nobody clicks at position 2: theta_2 would be 0 by fiat.
+    pair = np.array([1] * 200 + [2] * 200, dtype=np.uint64)
+    position = np.array([0] * 100 + [1] * 100 + [0] * 100 + [2] * 100)
+    clicked = np.zeros(400, dtype=bool)
+    clicked[:40] = clicked[100:120] = clicked[200:230] = True
+    slots = ShownSlots(pair, position, np.arange(400, dtype=np.uint64), clicked)
+    estimate = estimate_curve(slots, CurveSettings(min_pair_impressions=50, bootstrap_replicates=0))
+    assert estimate.identifiable.tolist() == [True, True, False]
+    assert "only 0 clicks" in estimate.notes[2] and np.isnan(estimate.examination[2])
