@@ -1,0 +1,66 @@
+"""The API key never leaves the environment: after a full run with a known key (loads, staging, marts, report,
+with Dagster keeping its event log on disk), no log line, exception, metadata entry, warehouse byte or report
+byte contains it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.emulator.faults import FaultConfig
+from tests.pipeline.conftest import DAY, NAMESPACE, fill, spread_over_day
+
+KEY = "sk_live_DO_NOT_LEAK_7f3a9c2e51b84d06"
+
+
+@pytest.fixture
+def server(start_emulator):  # type: ignore[no-untyped-def]
+    # Faults too, so the retry and error paths (which print requests) run with the key in hand.
+    return start_emulator(api_keys={KEY: None}, namespaces=[NAMESPACE],
+                          faults=FaultConfig(error_rate=0.2, throttle_rate=0.1, retry_after_seconds=0.01, seed=9))  # fmt: skip
+
+
+def files_containing(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_the_key_appears_nowhere_after_a_run(server, tmp_path: Path) -> None:
+    for i in range(2):
+        fill(server, spread_over_day(400, DAY + timedelta(days=i), start_index=10_000 * i))
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_HOME"))},
+        "MIXPEEK_BASE_URL": server.base_url,
+        "MIXPEEK_API_KEY": KEY,
+        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_REQUESTS_PER_SECOND": "500",
+        "DAGSTER_HOME": str(dagster_home),  # a persistent instance: run and event logs land on disk
+        "REPORTS_DIR": str(tmp_path / "reports"),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(),
+         "--end", (DAY + timedelta(days=1)).isoformat(), "--warehouse", str(tmp_path / "w.duckdb")],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "retries" in completed.stdout  # the run did go through its retry path
+    assert KEY not in completed.stdout and KEY not in completed.stderr
+    # And a failing run: the error names the request, never the key.
+    server.emulator.faults.configure(FaultConfig(error_rate=1.0))
+    failed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(), "--end", DAY.isoformat(),
+         "--warehouse", str(tmp_path / "w.duckdb")],
+        env={**env, "MIXPEEK_REQUESTS_PER_SECOND": "1000"}, capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert KEY not in failed.stdout and KEY not in failed.stderr
+    assert any(p.suffix == ".db" for p in dagster_home.rglob("*")), "Dagster kept no event log on disk"
+    assert (tmp_path / "reports" / "latest.html").exists()
+    needle = KEY.encode()
+    assert files_containing(tmp_path, needle) == []  # warehouse, WAL, reports, Dagster's storage and logs
