@@ -347,6 +347,38 @@ def _reports_dir() -> Path:
     return Path(os.environ.get("REPORTS_DIR") or "reports")
 
 
+@app.command("forget-user")
+def forget_user_command(
+    user_id: Annotated[str, typer.Argument(help="The user_id to erase, as the API sends it.")],
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
+    ] = None,
+    compact: Annotated[
+        bool, typer.Option(help="Rewrite the file afterwards so the erased bytes leave the disk too.")
+    ] = True,
+) -> None:
+    """Erase a user from raw and staging, rebuild the marts of the days they touched."""
+    from pipelines import erasure
+    from pipelines import warehouse as warehouse_db
+
+    path = warehouse or Path(warehouse_db.warehouse_path_from_env())
+    if not path.exists():
+        _die(f"no warehouse at {path}")
+    con = warehouse_db.connect(path)
+    try:
+        done = erasure.forget_user(con, user_id)
+    finally:
+        con.close()
+    if compact:
+        erasure.compact(path)
+    typer.echo(
+        f"erased {done.interactions:,} interactions and {done.quarantined:,} quarantined records; "
+        f"rebuilt {done.days_rebuilt} days of staging and marts"
+        + ("; file compacted" if compact else "")
+        + ". Erase the user upstream too, or the next load brings the records back."
+    )
+
+
 @app.command()
 def report(
     start: Annotated[

@@ -1,0 +1,1 @@
+DELETE FROM raw.interactions WHERE user_id = $user_id;
