@@ -7,6 +7,7 @@ import os
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from assets.marts import mart_tables
+from assets.publish import published_warehouse
 from assets.raw import raw_interactions
 from assets.report import position_bias_report
 from assets.staging import staging_tables
@@ -16,8 +17,8 @@ from pipelines.schedules import build_nightly_schedule
 from pipelines.warehouse import warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
-# Unpartitioned assets rebuilt after the loads (SQL tables, then the report): eager automation in `dagster dev`, explicitly in the CLI.
-DOWNSTREAM_ASSETS = [staging_tables, mart_tables, position_bias_report]
+# Unpartitioned assets rebuilt after the loads (SQL tables, the report, the analysts' copy): eager automation in `dagster dev`, explicitly in the CLI.
+DOWNSTREAM_ASSETS = [staging_tables, mart_tables, position_bias_report, published_warehouse]
 ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
 
 interactions_job = define_asset_job(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -101,3 +102,34 @@ RAW_DDL = (
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name in RAW_DDL:
         run(con, name)
+
+
+def published_path_for(path: str | os.PathLike[str]) -> Path:
+    """Where analysts' copy of `path` goes: $PUBLISHED_WAREHOUSE_PATH, else `<name>.published.duckdb` beside it."""
+    configured = os.environ.get("PUBLISHED_WAREHOUSE_PATH")
+    if configured:
+        return Path(configured)
+    source = Path(path)
+    return source.with_name(f"{source.stem}.published{source.suffix or '.duckdb'}")
+
+
+def publish(path: str | os.PathLike[str], target: str | os.PathLike[str] | None = None) -> Path:
+    """Publish a finished copy of the warehouse for analysts, atomically.
+
+    DuckDB lets one process write a file, and a reader in another process holds a lock that stops the writer.
+    So analysts read a copy: checkpoint (the file then holds every committed change), copy it beside the
+    target, and rename it over the target. A reader with the old copy open keeps reading the old file (its
+    inode lives until closed), a new connection gets the new one; nobody ever sees half a load.
+    """
+    source = Path(path)
+    destination = Path(target) if target is not None else published_path_for(source)
+    con = connect(source)
+    try:
+        con.execute("CHECKPOINT")
+        partial = destination.with_name(destination.name + ".partial")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, partial)  # the writer is this process, idle: the file is consistent
+    finally:
+        con.close()
+    os.replace(partial, destination)
+    return destination

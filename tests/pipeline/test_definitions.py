@@ -232,6 +232,10 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
     assert searches == 60  # spread_over_day: executions of 10 records
     # Downstream of the marts, the report asset wrote its file (REPORTS_DIR unset: ./reports).
     assert (tmp_path / "reports" / "latest.html").exists()
+    # And last, the analysts' copy, published beside the warehouse.
+    published = duckdb.connect(str(tmp_path / "warehouse.published.duckdb"), read_only=True)
+    assert published.execute("SELECT count(*) FROM raw.interactions").fetchall() == [(600,)]
+    published.close()
 
 
 def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:

@@ -64,3 +64,32 @@ def test_the_key_appears_nowhere_after_a_run(server, tmp_path: Path) -> None:
     assert (tmp_path / "reports" / "latest.html").exists()
     needle = KEY.encode()
     assert files_containing(tmp_path, needle) == []  # warehouse, WAL, reports, Dagster's storage and logs
+
+
+def test_an_insecure_base_url_other_than_loopback_is_warned_about() -> None:
+    import warnings
+
+    from pydantic import SecretStr
+
+    from pipelines.mixpeek.settings import MixpeekSettings
+
+    with pytest.warns(UserWarning, match="not TLS"):
+        MixpeekSettings(base_url="http://api.example.com", api_key=SecretStr(KEY), namespace="ns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # loopback and https: silent
+        MixpeekSettings(base_url="http://127.0.0.1:8765", api_key=SecretStr(KEY), namespace="ns")
+        settings = MixpeekSettings(api_key=SecretStr(KEY), namespace="ns")
+    assert settings.base_url.startswith("https://") and KEY not in repr(settings)
+
+
+def test_tls_is_verified_by_default() -> None:
+    from pydantic import SecretStr
+
+    from pipelines.mixpeek.client import MixpeekClient
+    from pipelines.mixpeek.settings import MixpeekSettings
+
+    with MixpeekClient(MixpeekSettings(api_key=SecretStr(KEY), namespace="ns")) as client:
+        context = client._http._transport._pool._ssl_context  # what httpx will verify certificates with
+        import ssl
+
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

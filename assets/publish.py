@@ -1,0 +1,29 @@
+"""The analysts' copy of the warehouse, published after the marts and the report are built."""
+# No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from pipelines import warehouse
+from pipelines.resources import WarehouseResource
+
+
+@asset(
+    deps=[AssetKey("position_bias_report")],
+    group_name="publish",
+    kinds={"duckdb"},
+    automation_condition=AutomationCondition.eager(),
+    description="A finished copy of the warehouse that analysts open read-only while loads run: "
+    "<warehouse>.published.duckdb, or $PUBLISHED_WAREHOUSE_PATH; replaced atomically after each build.",
+)
+def published_warehouse(context: AssetExecutionContext, warehouse_db: WarehouseResource) -> MaterializeResult:
+    target = warehouse.publish(warehouse_db.path)
+    size = target.stat().st_size
+    context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(target.resolve())), "bytes": size})
