@@ -19,6 +19,7 @@ from pydantic import Field
 
 from pipelines import warehouse
 from pipelines.landing import LoadReport, load_day
+from pipelines.privacy import pseudonymiser_from_env
 from pipelines.resources import MixpeekResource, WarehouseResource
 
 # Days are UTC (metrics.md). The first partition is configurable so a team can backfill further back.
@@ -64,6 +65,7 @@ def raw_interactions(
     # transaction, so a failure on day N keeps days 1..N-1 landed and day N as it was.
     days = [date.fromisoformat(key) for key in context.partition_keys]
     reports: list[LoadReport] = []
+    pseudonymiser = pseudonymiser_from_env()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
     with mixpeek.client() as client:
         for day in days:
             report = load_day(
@@ -73,6 +75,7 @@ def raw_interactions(
                 context.run.run_id,
                 page_size=mixpeek.page_size,
                 memory_limit=warehouse_db.memory_limit,
+                pseudonymiser=pseudonymiser,
             )
             reports.append(report)
             context.log.info(

@@ -18,6 +18,7 @@ import duckdb
 
 from pipelines import warehouse
 from pipelines.marts import MartsSettings, refresh_marts
+from pipelines.privacy import pseudonymiser_from_env
 from pipelines.staging import refresh_staging
 
 
@@ -29,8 +30,13 @@ class Erasure:
 
 
 def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettings | None = None) -> Erasure:
+    """Erase `user_id` as the API sends it; where loads pseudonymise (INTERACTIONS_PSEUDONYMISE_KEY), the
+    warehouse holds the pseudonym, which is computed here from the same key."""
     if not user_id:
         raise ValueError("a user id is required")
+    pseudonymiser = pseudonymiser_from_env()
+    if pseudonymiser is not None:
+        user_id = pseudonymiser.pseudonym(user_id)
     warehouse.ensure_raw_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:

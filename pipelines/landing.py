@@ -26,6 +26,7 @@ from pipelines import warehouse
 from pipelines.mixpeek.client import MixpeekClient
 from pipelines.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from pipelines.mixpeek.paging import Window, WindowFetcher, WindowReport
+from pipelines.privacy import Pseudonymiser
 
 # Rows per INSERT: amortises the statement, keeps memory flat, and keeps the final (serial) insert short.
 BATCH_ROWS = 10_000
@@ -143,6 +144,7 @@ def load_day(
     page_size: int = 1000,
     sub_windows: int | None = None,
     memory_limit: str = "512MB",
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> LoadReport:
     started = time.perf_counter()
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
@@ -166,10 +168,15 @@ def load_day(
             # Accepted records go to DuckDB as JSON lines: its C++ reader types the columns (sql/raw/
             # insert_interactions_batch.sql), so Python never builds a row. Memory holds one batch at a time.
             if pending.lines:
+                if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
+                    pending.lines[:] = [pseudonymiser.apply(line) for line in pending.lines]
                 batch_path.write_bytes(b"\n".join(pending.lines))
                 warehouse.run(con, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
                 pending.lines.clear()
             if pending.rejected:
+                if pseudonymiser is not None:
+                    for rejection in pending.rejected:
+                        rejection["raw_json"] = pseudonymiser.apply(rejection["raw_json"].encode()).decode()
                 con.register("rejected_batch", pd.DataFrame(pending.rejected))
                 warehouse.run(con, "raw/insert_rejected_batch", **params)
                 con.unregister("rejected_batch")
