@@ -16,7 +16,13 @@ from pydantic import Field
 
 from pipelines import warehouse
 from pipelines.resources import WarehouseResource
-from pipelines.staging import DEFAULT_CONVERSION_TYPES, StagingSettings, refresh_staging
+from pipelines.retention import apply_retention, retention_days_from_env
+from pipelines.staging import (
+    DEFAULT_CONVERSION_TYPES,
+    StagingSettings,
+    ensure_staging_tables,
+    refresh_staging,
+)
 
 DESCRIPTIONS = {
     "interaction_events": "staging.interaction_events: one row per interaction and type (the list exploded), "
@@ -64,6 +70,13 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
     )
     con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
     try:
+        keep_days = retention_days_from_env()  # INTERACTIONS_RETENTION_DAYS, when set
+        if keep_days is not None:
+            ensure_staging_tables(con)
+            kept = apply_retention(con, keep_days)
+            context.log.info(
+                f"retention: dropped {kept.raw_rows} raw and {kept.staging_rows} staging rows before {kept.cutoff}"
+            )
         report = refresh_staging(con, settings, full=config.full_refresh)
         previews = {
             name: con.table(f"staging.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 
 from pipelines import warehouse
+from pipelines.retention import cutoff as retention_cutoff
 
 STAGING_DDL = (
     "staging/create_schema",
@@ -60,9 +61,12 @@ def refresh_staging(
     con.execute("BEGIN TRANSACTION")
     try:
         pending = warehouse.pending_days(con, "staging", full=full)
-        changed = pending.days
+        # Days before the retention cutoff keep the staging and mart rows built while their raw rows existed.
+        kept_from = retention_cutoff(con)
+        changed = [d for d in pending.days if kept_from is None or d >= kept_from]
         if changed:
-            around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)})
+            around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)
+                             if kept_from is None or d + timedelta(days=shift) >= kept_from})  # fmt: skip
             warehouse.run(con, "staging/delete_interaction_events", days=changed)
             warehouse.run(con, "staging/insert_interaction_events", days=changed)
             conversions = list(settings.conversion_types)

@@ -92,10 +92,12 @@ RAW_DDL = (
     "raw/create_interactions",
     "raw/create_rejected_interactions",
     "raw/create_changed_event_dates",
+    "raw/create_retention_state",
     # Column comments: DESCRIBE, BI tools and docs/warehouse.md show them.
     "raw/comment_interactions",
     "raw/comment_rejected_interactions",
     "raw/comment_changed_event_dates",
+    "raw/comment_retention_state",
 )
 
 

@@ -1,0 +1,1 @@
+DELETE FROM raw.interactions WHERE partition_date < $cutoff;

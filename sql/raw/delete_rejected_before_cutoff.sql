@@ -1,0 +1,1 @@
+DELETE FROM raw.rejected_interactions WHERE partition_date < $cutoff;

@@ -1,0 +1,1 @@
+INSERT INTO raw.retention_state VALUES ($cutoff, $applied_at);

@@ -1,0 +1,1 @@
+SELECT max(cutoff) AS cutoff FROM raw.retention_state;

@@ -1,0 +1,1 @@
+DELETE FROM staging.interaction_events WHERE event_date < $cutoff;

@@ -1,0 +1,1 @@
+DELETE FROM staging.search_executions WHERE execution_date < $cutoff;

@@ -1,0 +1,1 @@
+DELETE FROM staging.result_slots WHERE execution_date < $cutoff;
