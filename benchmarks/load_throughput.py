@@ -5,7 +5,10 @@ For each day size (default 100k and 1M interactions in one UTC day):
 2. ceiling: a bare httpx loop that walks the same windows and cursors with the same concurrency and page size,
    and throws the pages away (it reads only `next_cursor` from the tail of each body);
 3. this project: `load_day` (validation, quarantine, DuckDB transaction) into a fresh DuckDB file, in a child
-   process so its peak memory (ru_maxrss) is its own.
+   process so its peak memory (ru_maxrss) is its own;
+4. dlt's `rest_api` source into DuckDB (when dlt is installed: `pip install "dlt[duckdb,parquet]"`, a benchmark
+   dependency only), configured for the same endpoint, windows, page size and cursor, in its best configuration:
+   one parallelized resource per sub-window, parquet loader files, parallel normalize and load workers.
 
     python3 dev.py run python benchmarks/load_throughput.py --sizes 100000 1000000
 
@@ -125,6 +128,66 @@ def loader(base_url: str, key: str, workers: int, page_size: int, rate: float) -
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+DLT_LOADER = """
+import json, os, resource, sys, time
+from datetime import date
+import dlt
+from dlt.sources.rest_api import rest_api_source
+from pipelines.landing import day_window
+from pipelines.mixpeek.paging import window_body
+
+base_url, key, folder, workers, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+parts = day_window(date.fromisoformat(sys.argv[6])).split(workers)
+source = rest_api_source({
+    "client": {"base_url": base_url, "auth": {"type": "bearer", "token": key}, "headers": {"X-Namespace": "bench"}},
+    "resource_defaults": {
+        "write_disposition": "append",
+        "parallelized": True,
+        "endpoint": {
+            "method": "POST",
+            "data_selector": "results",
+            "paginator": {"type": "cursor", "cursor_path": "pagination.next_cursor", "cursor_param": "cursor"},
+        },
+    },
+    "resources": [
+        {"name": f"window_{i}", "table_name": "interactions",
+         "endpoint": {"path": "v1/retrievers/interactions/list", "params": {"limit": page_size},
+                      "json": window_body(part, None)}}
+        for i, part in enumerate(parts)
+    ],
+})
+pipeline = dlt.pipeline(pipeline_name="bench", destination=dlt.destinations.duckdb(os.path.join(folder, "w.duckdb")),
+                        dataset_name="raw", pipelines_dir=os.path.join(folder, "pipelines"))
+started = time.perf_counter()
+pipeline.run(source, loader_file_format="parquet")
+seconds = time.perf_counter() - started
+import duckdb
+con = duckdb.connect(os.path.join(folder, "w.duckdb"), read_only=True)
+rows = con.execute("SELECT count(*) FROM raw.interactions").fetchall()[0][0]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_kib": peak}))
+"""
+
+
+def dlt_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("dlt") is not None
+
+
+def dlt_loader(base_url: str, key: str, workers: int, page_size: int) -> dict:
+    env = {**os.environ, "EXTRACT__WORKERS": str(workers), "NORMALIZE__WORKERS": "2", "LOAD__WORKERS": "2",
+           "RUNTIME__LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-c", DLT_LOADER, base_url, key, tmp, str(workers), str(page_size), DAY.isoformat()],
+            cwd=ROOT, capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"dlt failed: {out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,6 +196,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=5, help="requests in flight (the free tier's 5)")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side; the best is kept")
+    parser.add_argument("--no-dlt", action="store_true", help="skip dlt even when it is installed")
     parser.add_argument("--tiers", nargs="+", default=["unlimited", "pro"], choices=sorted(TIER_RATES),
                         help="the emulator's rate limit; the bare loop and the loader are paced to it")  # fmt: skip
     args = parser.parse_args()
@@ -155,25 +219,42 @@ def main() -> None:
                     loader(base_url, key, args.workers, args.page_size, rate) for _ in range(args.repeats)
                 ]
                 best = min(runs, key=lambda r: r["seconds"])
+                dlt_runs = (
+                    [dlt_loader(base_url, key, args.workers, args.page_size) for _ in range(args.repeats)]
+                    if dlt_installed() and not args.no_dlt
+                    else []
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=60)
             ceiling_rps = best_ceiling[0] / best_ceiling[1]
             loader_rps = best["rows"] / best["seconds"]
             peak = max(r["peak_kib"] for r in runs)
-            rows.append((tier, stored, ceiling_rps, loader_rps, peak))
+            dlt_best = min(dlt_runs, key=lambda r: r["seconds"]) if dlt_runs else None
+            dlt_rps = dlt_best["rows"] / dlt_best["seconds"] if dlt_best else None
+            dlt_peak = max(r["peak_kib"] for r in dlt_runs) if dlt_runs else None
+            if dlt_best and dlt_best["rows"] != best["rows"]:
+                print(f"note: dlt landed {dlt_best['rows']:,} rows, this project {best['rows']:,}")
+            rows.append((tier, stored, ceiling_rps, loader_rps, peak, dlt_rps, dlt_peak))
 
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; {datetime.now(UTC):%Y-%m-%d}; workers {args.workers}, "
           f"page size {args.page_size}, best of {args.repeats}\n")  # fmt: skip
     print(
-        "| server limit | day size | ceiling: bare httpx (rows/s) | this project (rows/s) | ratio | loader peak RSS (MiB) |"
+        "| server limit | day size | ceiling: bare httpx (rows/s) | this project (rows/s) | ratio | loader peak RSS (MiB) "
+        "| dlt rest_api (rows/s) | this project / dlt | dlt peak RSS (MiB) |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    for tier, stored, ceiling_rps, loader_rps, peak in rows:
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for tier, stored, ceiling_rps, loader_rps, peak, dlt_rps, dlt_peak in rows:
         limit = "none" if tier == "unlimited" else f"{tier} ({TIER_RATES[tier]:g} req/s)"
+        dlt_cells = (
+            f"{dlt_rps:,.0f} | {loader_rps / dlt_rps:.1f}x | {dlt_peak / 1024:,.0f}"
+            if dlt_rps
+            else "- | - | -"
+        )
         print(
-            f"| {limit} | {stored:,} | {ceiling_rps:,.0f} | {loader_rps:,.0f} | {loader_rps / ceiling_rps:.2f} | {peak / 1024:,.0f} |"
+            f"| {limit} | {stored:,} | {ceiling_rps:,.0f} | {loader_rps:,.0f} | {loader_rps / ceiling_rps:.2f} "
+            f"| {peak / 1024:,.0f} | {dlt_cells} |"
         )
     by_tier: dict[str, list[tuple]] = {}
     for row in rows:
