@@ -27,8 +27,10 @@ from pipelines.estimators.position_bias import Cells, _EMStep, fit_pbm
 TOLERANCE = 1e-6
 
 
-def shown_slots(config: TrafficConfig, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pair id, position, clicked) per shown slot of `device`, pairs with at least 100 impressions."""
+def shown_slots(
+    config: TrafficConfig, device: str, min_pair_impressions: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair id, position, clicked) per shown slot of `device`, pairs with enough impressions (as the marts)."""
     traffic = generate_traffic(config)
     untracked = {s.retriever_id for s in config.retrievers if not s.tracks_impressions}
     slots: dict[tuple[str, int], list] = {}
@@ -45,7 +47,7 @@ def shown_slots(config: TrafficConfig, device: str) -> tuple[np.ndarray, np.ndar
     rows = [(pair_ids.setdefault(v[0], len(pair_ids)), k[1], v[2]) for k, v in slots.items() if v[1]]
     pair, position, clicked = (np.array(column) for column in zip(*rows, strict=True))
     per_pair = np.bincount(pair)
-    keep = per_pair[pair] >= 100
+    keep = per_pair[pair] >= min_pair_impressions
     _, pair = np.unique(pair[keep], return_inverse=True)
     return pair.astype(np.int64), position[keep].astype(np.int64), clicked[keep].astype(bool)
 
@@ -94,10 +96,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=4)
     parser.add_argument("--device", default="desktop")
     parser.add_argument("--max-iterations", type=int, default=20_000)
+    parser.add_argument("--min-pair-impressions", type=int, default=100)
     args = parser.parse_args()
 
     config = TrafficConfig(seed=5, start=date(2026, 9, 1), days=args.days, per_day=args.per_day)
-    pair, position, clicked = shown_slots(config, args.device)
+    pair, position, clicked = shown_slots(config, args.device, args.min_pair_impressions)
     keys, cell = np.unique(pair * (position.max() + 1) + position, return_inverse=True)
     width = position.max() + 1
     cells = Cells(keys // width, keys % width, np.bincount(cell).astype(float),

@@ -1,0 +1,86 @@
+"""Every benchmark in one command, on the same generated data, one table each (issue 7).
+
+    python3 dev.py run python benchmarks/run_all.py            # the figures in docs/benchmarks.md (an hour or so)
+    python3 dev.py run python benchmarks/run_all.py --smoke    # a few minutes: what CI runs
+
+Runs, each in its own process: extraction into DuckDB (this project, dlt's rest_api source when installed, the
+bare httpx ceiling), the marts built from scratch and nightly, and EM on counts against EM over slots. Prints the
+machine, the versions and the tables; with --write FILE, writes them there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FULL = [
+    ["load_throughput.py", "--sizes", "100000", "1000000", "--tiers", "pro", "unlimited", "--repeats", "2"],
+    ["marts_build.py", "--sizes", "1000000", "10000000"],
+    ["em_counts_vs_slots.py", "--per-day", "800000", "--days", "4"],
+]
+SMOKE = [
+    ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
+    ["marts_build.py", "--sizes", "30000", "--days", "3"],
+    ["em_counts_vs_slots.py", "--per-day", "50000", "--days", "1", "--min-pair-impressions", "20"],
+]
+
+
+def version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def tables_of(output: str) -> str:
+    """The markdown tables and the lines around them that a benchmark printed (its progress lines dropped)."""
+    lines = output.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("Machine:")), None)
+    if first is None:
+        first = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    return "\n".join(line for line in lines[first:] if not line.startswith("INFO")).strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="small sizes, a few minutes (CI)")
+    parser.add_argument("--write", type=Path, help="also write the report to this markdown file")
+    args = parser.parse_args()
+
+    header = (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; duckdb {version('duckdb')}, numpy {version('numpy')}, "
+        f"httpx {version('httpx')}, dlt {version('dlt')}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + (" (smoke sizes)" if args.smoke else "")
+    )
+    sections = [f"# Benchmarks\n\n{header}"]
+    for command in SMOKE if args.smoke else FULL:
+        started = time.perf_counter()
+        print(f"running {' '.join(command)} ...", flush=True)
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / command[0]), *command[1:]], cwd=ROOT,
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"{command[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        seconds = time.perf_counter() - started
+        sections.append(
+            f"## {command[0]} ({' '.join(command[1:])}; {seconds:.0f} s)\n\n{tables_of(done.stdout)}"
+        )
+    report = "\n\n".join(sections) + "\n"
+    print("\n" + report)
+    if args.write:
+        args.write.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
