@@ -295,7 +295,15 @@ def test_a_load_killed_mid_partition_then_rerun(servers, clean, tmp_path: Path) 
         ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
-    time.sleep(2.5)
+
+    # Kill it once it has received 10 pages (500 records) of the day: mid-partition, inside its transaction.
+    def served() -> int:
+        return server.emulator.stats.records_served
+
+    before, deadline = served(), time.monotonic() + 60
+    while served() - before < 500 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert served() - before >= 500, "the load never got going"
     assert process.poll() is None, "the load finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
