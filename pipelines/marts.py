@@ -135,12 +135,15 @@ def fit_position_bias(
     """The position-bias rows (marts.position_bias's columns) for any window of search days, both inclusive;
     reads staging, writes nothing (the report uses it for windows other than the mart's).
     `attrs["slots"]` holds the number of shown slots the fit read."""
+    window = {"window_start": window_start, "window_end": window_end}
+    segments = warehouse.one(con, "marts/position_bias_segments", **window)
+    retrievers, devices = segments if segments else ([], [])
     slots = warehouse.run(
-        con, "marts/position_bias_slots", window_start=window_start, window_end=window_end
+        con, "marts/position_bias_slots", retrievers=retrievers, devices=devices, **window
     ).fetchnumpy()
     frames = []
     fitted_at = datetime.now(UTC)
-    for segment_type, segment, mask in _segments(slots):
+    for segment_type, segment, mask in _segments(slots, retrievers, devices):
         shown = ShownSlots(
             pair_key=np.asarray(slots["pair_key"][mask], dtype=np.uint64),
             position=np.asarray(slots["position"][mask], dtype=np.int64),
@@ -155,16 +158,21 @@ def fit_position_bias(
     return fit
 
 
-def _segments(slots: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarray]]:
+def _segments(
+    slots: dict[str, np.ndarray], retrievers: list[str], devices: list[str]
+) -> Iterator[tuple[str, str, np.ndarray]]:
     """(segment_type, segment, mask) for all traffic, each retriever and each device with shown slots."""
     count = len(slots["position"])
     if count == 0:
         return
     yield "all", "all", np.ones(count, dtype=bool)
-    for segment_type, column in (("retriever", "retriever_id"), ("device", "device")):
-        values = np.ma.filled(np.ma.asarray(slots[column], dtype=object), None)
-        for value in sorted({v for v in values if v is not None}):
-            yield segment_type, value, values == value
+    for segment_type, column, values in (
+        ("retriever", "retriever_code", retrievers),
+        ("device", "device_code", devices),
+    ):
+        codes = np.asarray(slots[column])
+        for code, value in enumerate(values, start=1):
+            yield segment_type, value, codes == code
 
 
 def _rows(
