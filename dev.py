@@ -5,6 +5,7 @@ then runs what you asked for.
     python3 dev.py demo      # emulator + a week of synthetic traffic -> DuckDB warehouse and report
     python3 dev.py test      # the test suite (lint first)
     python3 dev.py lint      # ruff check + ruff format --check
+    python3 dev.py bench     # every benchmark, peers included (docs/benchmarks.md); --smoke: CI's few minutes
     python3 dev.py run ARGS  # any command inside the environment, e.g. `python3 dev.py run dagster dev`
 
 The environment is rebuilt only when pyproject.toml changes (a hash is kept in .venv).
@@ -65,13 +66,22 @@ def ensure_chromium() -> None:
         subprocess.run([apt, "install", "-y", "-q", "chromium"], **quiet)
 
 
+def ensure_benchmark_peers() -> None:
+    """The `bench` extra (dlt) on top of the environment, once: peers are benchmark dependencies only."""
+    if subprocess.run([str(BIN / "python"), "-c", "import dlt"], capture_output=True).returncode == 0:
+        return
+    print("installing the benchmark peers (dlt) ...", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}[dev,bench]"], check=True)
+
+
 def run(*command: str) -> int:
     env = {**os.environ, "VIRTUAL_ENV": str(VENV), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(list(command), cwd=ROOT, env=env).returncode
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "lint", "run"):
+    if not argv or argv[0] not in ("demo", "test", "lint", "bench", "run"):
         print(__doc__)
         return 2
     ensure_environment()
@@ -85,6 +95,10 @@ def main(argv: list[str]) -> int:
         ensure_chromium()
         tests = run(str(BIN / "python"), "-m", "pytest", *rest)
         return tests or lint
+    if task == "bench":
+        if "--smoke" not in rest:  # the smoke run (CI) leaves the peers out: minutes, not an install
+            ensure_benchmark_peers()
+        return run(str(BIN / "python"), str(ROOT / "benchmarks" / "run_all.py"), *rest)
     return run(*rest)
 
 

@@ -1,11 +1,12 @@
 """Every benchmark in one command, on the same generated data, one table each (issue 7).
 
-    python3 dev.py run python benchmarks/run_all.py            # the figures in docs/benchmarks.md (an hour or so)
-    python3 dev.py run python benchmarks/run_all.py --smoke    # a few minutes: what CI runs
+    python3 dev.py bench            # installs the peers (dlt), then the figures in docs/benchmarks.md (~2 hours)
+    python3 dev.py bench --smoke    # a few minutes, peers left out: what CI runs
 
 Runs, each in its own process: extraction into DuckDB (this project, dlt's rest_api source when installed, the
-bare httpx ceiling), the marts built from scratch and nightly, and EM on counts against EM over slots. Prints the
-machine, the versions and the tables; with --write FILE, writes them there too.
+bare httpx ceiling); the marts built from scratch and nightly at 1M, 10M and 50M interactions; the nightly run
+with 30 and with 365 days of history at the same daily volume; EM on counts against EM over slots. Prints the
+machine, the versions and the tables; with --write FILE, writes them there too, after each benchmark.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ FULL = [
     ["load_throughput.py", "--sizes", "100000", "1000000", "--tiers", "pro", "unlimited", "--repeats", "2"],
     ["marts_build.py", "--sizes", "1000000", "10000000"],
     ["em_counts_vs_slots.py", "--per-day", "800000", "--days", "4"],
+    # How the nightly run grows with history: 30,000 interactions a day, 30 days then 365 days behind it.
+    ["marts_build.py", "--sizes", "900000", "--days", "30"],
+    ["marts_build.py", "--sizes", "10950000", "--days", "365"],
+    # Last: the longest (about 40 minutes, most of it generating the traffic).
+    ["marts_build.py", "--sizes", "50000000", "--memory-limit", "12GB"],
 ]
 SMOKE = [
     ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
@@ -65,6 +71,11 @@ def main() -> None:
         + (" (smoke sizes)" if args.smoke else "")
     )
     sections = [f"# Benchmarks\n\n{header}"]
+
+    def write() -> None:
+        if args.write:
+            args.write.write_text("\n\n".join(sections) + "\n")
+
     for command in SMOKE if args.smoke else FULL:
         started = time.perf_counter()
         print(f"running {' '.join(command)} ...", flush=True)
@@ -76,10 +87,8 @@ def main() -> None:
         sections.append(
             f"## {command[0]} ({' '.join(command[1:])}; {seconds:.0f} s)\n\n{tables_of(done.stdout)}"
         )
-    report = "\n\n".join(sections) + "\n"
-    print("\n" + report)
-    if args.write:
-        args.write.write_text(report)
+        write()  # a long run keeps what it measured so far
+    print("\n" + "\n\n".join(sections))
 
 
 if __name__ == "__main__":
