@@ -30,7 +30,7 @@ FULL = [
     # How the nightly run grows with history: 30,000 interactions a day, 30 days then 365 days behind it.
     ["marts_build.py", "--sizes", "900000", "--days", "30"],
     ["marts_build.py", "--sizes", "10950000", "--days", "365"],
-    # Last: the longest (about 40 minutes, most of it generating the traffic).
+    # Last: the longest (70 minutes on the documented host, two thirds of it generating the traffic).
     ["marts_build.py", "--sizes", "50000000", "--memory-limit", "12GB"],
 ]
 SMOKE = [
