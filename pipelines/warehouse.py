@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -26,14 +28,45 @@ def sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
+# How long a connection waits for another process's lock on the file before giving up.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 600.0
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process held the warehouse file for longer than the lock timeout."""
+
+
 def connect(
-    path: str | os.PathLike[str], *, read_only: bool = False, memory_limit: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
 ) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse. DuckDB gives a file to one writing process; a run that finds it locked (an
+    `interactions load` beside a Dagster run, a second `dagster dev` without the run queue) waits its turn,
+    polling, instead of failing on the first try."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    deadline = time.monotonic() + lock_timeout_seconds
+    pause = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            break
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
+                who = f"{holder.group(1)} (PID {holder.group(2)})" if holder else "another process"
+                raise WarehouseLockedError(
+                    f"{path} is locked by {who}; waited {lock_timeout_seconds:.0f} s for it"
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
     con.execute("SET TimeZone = 'UTC'")  # days are UTC everywhere in this project
     return con
 
@@ -52,6 +85,20 @@ def one(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> tuple[Any, 
     """The first row of a one-row query, or None."""
     result = rows(con, name, **params)
     return result[0] if result else None
+
+
+@dataclass(frozen=True)
+class ColumnDoc:
+    name: str
+    data_type: str
+    comment: str | None
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, qualified_name: str) -> list[ColumnDoc]:
+    """A table's columns with their types and COMMENT ON texts, as the catalog holds them (the one source of
+    every column description: Dagster's column schema and docs/warehouse.md both read it)."""
+    schema, _, table = qualified_name.partition(".")
+    return [ColumnDoc(*row) for row in rows(con, "dictionary/table_columns", schema=schema, table=table)]
 
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)

@@ -89,8 +89,11 @@ def test_why_a_copy_a_reader_of_the_main_file_blocks_the_writer(server, tmp_path
     build(server, path, DAY)
     analyst = start_analyst(path)
     try:
-        with pytest.raises(duckdb.IOException, match="lock"):
-            warehouse.connect(path)
+        # A writer waits its turn, then gives up naming the process that holds the file.
+        started = time.monotonic()
+        with pytest.raises(warehouse.WarehouseLockedError, match=rf"locked by .*\(PID {analyst.pid}\)"):
+            warehouse.connect(path, lock_timeout_seconds=1.5)
+        assert time.monotonic() - started >= 1.5
     finally:
         analyst.stdin.close()  # type: ignore[union-attr]
         analyst.wait(timeout=30)
