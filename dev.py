@@ -6,7 +6,11 @@ then runs what you asked for.
     python3 dev.py test      # the test suite (lint first)
     python3 dev.py lint      # ruff check + ruff format --check
     python3 dev.py bench     # every benchmark, peers included (docs/benchmarks.md); --smoke: CI's few minutes
-    python3 dev.py run ARGS  # any command inside the environment, e.g. `python3 dev.py run dagster dev`
+    python3 dev.py dagster   # the Dagster UI and daemon (`dg dev`) on the project's instance, .dagster_home/
+    python3 dev.py run ARGS  # any command inside the environment, e.g. `python3 dev.py run interactions --help`
+
+Commands run with DAGSTER_HOME=.dagster_home (unless set): the demo's and the CLI's runs, the schedule and the
+UI share one persistent Dagster instance, whose dagster.yaml queues runs on the warehouse.
 
 The environment is rebuilt only when pyproject.toml changes (a hash is kept in .venv).
 """
@@ -25,6 +29,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".interactions-etl-installed"
+DAGSTER_HOME = ROOT / ".dagster_home"
 
 
 def _requirements_hash() -> str:
@@ -77,17 +82,28 @@ def ensure_benchmark_peers() -> None:
 
 def run(*command: str) -> int:
     env = {**os.environ, "VIRTUAL_ENV": str(VENV), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
     return subprocess.run(list(command), cwd=ROOT, env=env).returncode
 
 
+def ensure_dagster_home() -> None:
+    """The instance folder with the project's dagster.yaml and pool limit (pipelines/instance.py)."""
+    home = os.environ.get("DAGSTER_HOME") or str(DAGSTER_HOME)
+    subprocess.run([str(BIN / "python"), "-m", "pipelines.instance", home], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "lint", "bench", "run"):
+    if not argv or argv[0] not in ("demo", "test", "lint", "bench", "dagster", "run"):
         print(__doc__)
         return 2
     ensure_environment()
     task, rest = argv[0], argv[1:]
     if task == "demo":
         return run(str(BIN / "interactions"), "demo", *rest)
+    if task == "dagster":
+        ensure_dagster_home()
+        return run(str(BIN / "dg"), "dev", *rest)
     if task == "lint":
         return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "ruff"), "format", "--check", ".")
     if task == "test":
@@ -99,6 +115,7 @@ def main(argv: list[str]) -> int:
         if "--smoke" not in rest:  # the smoke run (CI) leaves the peers out: minutes, not an install
             ensure_benchmark_peers()
         return run(str(BIN / "python"), str(ROOT / "benchmarks" / "run_all.py"), *rest)
+    ensure_dagster_home()
     return run(*rest)
 
 

@@ -7,7 +7,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    AutomationCondition,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -15,6 +14,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
 from pipelines import warehouse
 from pipelines.estimators.position_bias import CurveSettings
 from pipelines.marts import MartsSettings, refresh_marts
@@ -81,7 +81,6 @@ class MartsConfig(Config):
             description=text,
             deps=STAGING,
             kinds={"duckdb", "sql"},
-            automation_condition=AutomationCondition.eager(),
         )
         for name, text in DESCRIPTIONS.items()
     ],
@@ -109,6 +108,8 @@ class MartsConfig(Config):
         ),
     ],
     can_subset=False,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=single_run_backfill(),
 )
 def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_db: WarehouseResource):
     con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
@@ -120,6 +121,7 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
         previews = {
             name: con.table(f"marts.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
         }
+        tables = {name: table_metadata(con, f"marts.{name}", report.rows[name]) for name in DESCRIPTIONS}
     finally:
         con.close()
     context.log.info(f"marts refreshed for {len(report.days)} days")
@@ -168,7 +170,7 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
         yield MaterializeResult(
             asset_key=key,
             metadata={
-                "dagster/row_count": report.rows[name],
+                **tables[name],
                 "days_rebuilt": MetadataValue.json([d.isoformat() for d in report.days]),
                 "preview": MetadataValue.md(previews[name]),
                 **(fit_metadata if name in ("position_bias", "document_ctr") else {}),

@@ -1,24 +1,20 @@
 """The analysts' copy of the warehouse, published after the marts and the report are built."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    AutomationCondition,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
+from assets.policies import nightly_freshness, warehouse_asset
 from pipelines import warehouse
 from pipelines.resources import WarehouseResource
+from pipelines.schedules import FRESHNESS_DEADLINE
 
 
-@asset(
+@warehouse_asset(
     deps=[AssetKey("position_bias_report")],
     group_name="publish",
     kinds={"duckdb"},
-    automation_condition=AutomationCondition.eager(),
+    # What analysts read: stale when no build finished in the 24 hours before the deadline.
+    freshness_policy=nightly_freshness(FRESHNESS_DEADLINE),
     description="A finished copy of the warehouse that analysts open read-only while loads run: "
     "<warehouse>.published.duckdb, or $PUBLISHED_WAREHOUSE_PATH; replaced atomically after each build.",
 )

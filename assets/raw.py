@@ -2,25 +2,26 @@
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    BackfillPolicy,
     Config,
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import Field
 
+from assets.policies import newest_expected_day, nightly_freshness, table_metadata, warehouse_asset
 from pipelines import warehouse
 from pipelines.landing import LoadReport, load_day
 from pipelines.privacy import pseudonymiser_from_env
 from pipelines.resources import MixpeekResource, WarehouseResource
+from pipelines.schedules import FRESHNESS_DEADLINE
 
 # Days are UTC (metrics.md). The first partition is configurable so a team can backfill further back.
 daily_partitions = DailyPartitionsDefinition(
@@ -33,6 +34,7 @@ CHECKS = {
     "fetched_equals_server_total": "The records fetched equal the total the server reported for the window.",
     "rejected_share_below_threshold": "Records quarantined in raw.rejected_interactions stay under the threshold.",
 }
+NEWEST_DAY_CHECK = "newest_day_loaded"
 
 
 class RawInteractionsConfig(Config):
@@ -41,18 +43,26 @@ class RawInteractionsConfig(Config):
     )
 
 
-@asset(
+@warehouse_asset(
     name="raw_interactions",
     group_name="raw",
     partitions_def=daily_partitions,
-    # A range (a backfill, `dagster asset materialize --partition-range`) runs as one run, day by day.
-    backfill_policy=BackfillPolicy.single_run(),
     kinds={"duckdb", "python"},
+    freshness_policy=nightly_freshness(FRESHNESS_DEADLINE),
     description="Every Mixpeek interaction recorded on the partition's UTC day (by `timestamp`), one row each; "
     "malformed records go to raw.rejected_interactions.",
     check_specs=[
         AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
         for name, text in CHECKS.items()
+    ]
+    + [
+        AssetCheckSpec(
+            NEWEST_DAY_CHECK,
+            asset="raw_interactions",
+            description="The newest day in raw.interactions is at least the newest day the nightly schedule "
+            f"should have loaded by now (yesterday from {FRESHNESS_DEADLINE:%H:%M} UTC on). A warning only: "
+            "a backfill of old days still refreshes everything downstream.",
+        )
     ],
 )
 def raw_interactions(
@@ -91,6 +101,10 @@ def raw_interactions(
         negatives = sum(
             warehouse.one(con, "checks/raw_interactions_negative_positions", partition_date=day)[0]
             for day in days
+        )
+        newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]
+        table = table_metadata(
+            con, "raw.interactions", warehouse.one(con, "checks/raw_interactions_row_count")[0]
         )
     finally:
         con.close()
@@ -133,6 +147,18 @@ def raw_interactions(
             },
         ),
     ]
+    expected_newest = newest_expected_day(datetime.now(UTC), FRESHNESS_DEADLINE)
+    checks.append(
+        AssetCheckResult(
+            check_name=NEWEST_DAY_CHECK,
+            passed=newest_loaded is not None and newest_loaded >= expected_newest,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "newest_day_loaded": str(newest_loaded),
+                "newest_day_expected": str(expected_newest),
+            },
+        )
+    )
     seconds = sum(r.seconds for r in reports)
     unknown: dict[str, int] = {}
     for r in reports:
@@ -159,6 +185,6 @@ def raw_interactions(
                 for r in reports
             )
         ),
-        "dagster/row_count": total("rows"),
+        **table,  # dagster/row_count: the whole table's rows, beside `rows` loaded by this run
     }
     return MaterializeResult(metadata=metadata, check_results=checks)

@@ -6,14 +6,13 @@ import os
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AutomationCondition,
     Config,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import Field
 
+from assets.policies import warehouse_asset
 from pipelines import warehouse
 from pipelines.report import write_report
 from pipelines.report.data import Period
@@ -29,7 +28,7 @@ class ReportConfig(Config):
     )
 
 
-@asset(
+@warehouse_asset(
     deps=[
         AssetKey(f"marts_{name}")
         for name in (
@@ -44,7 +43,6 @@ class ReportConfig(Config):
     ],
     group_name="reports",
     kinds={"html"},
-    automation_condition=AutomationCondition.eager(),
     description="A self-contained HTML report of the position effect over the marts' position-bias window: "
     "headline figures against the previous period, the examination curve, opportunities, queries, segments and "
     "data quality. Written to <reports_dir>/position_bias_<end>.html and latest.html.",

@@ -6,7 +6,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    AutomationCondition,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -14,6 +13,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
 from pipelines import warehouse
 from pipelines.resources import WarehouseResource
 from pipelines.retention import apply_retention, retention_days_from_env
@@ -56,11 +56,12 @@ class StagingConfig(Config):
             description=text,
             deps=[AssetKey("raw_interactions")],
             kinds={"duckdb", "sql"},
-            automation_condition=AutomationCondition.eager(),
         )
         for name, text in DESCRIPTIONS.items()
     ],
     can_subset=False,  # the three tables are one consistent refresh
+    pool=WAREHOUSE_POOL,
+    backfill_policy=single_run_backfill(),
 )
 def staging_tables(context: AssetExecutionContext, config: StagingConfig, warehouse_db: WarehouseResource):
     settings = StagingSettings(
@@ -81,6 +82,7 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
         previews = {
             name: con.table(f"staging.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
         }
+        tables = {name: table_metadata(con, f"staging.{name}", report.rows[name]) for name in DESCRIPTIONS}
     finally:
         con.close()
     context.log.info(f"staging refreshed for {len(report.changed_days)} changed event days")
@@ -88,7 +90,7 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
         yield MaterializeResult(
             asset_key=f"staging_{name}",
             metadata={
-                "dagster/row_count": report.rows[name],
+                **tables[name],
                 "changed_event_days": MetadataValue.json([d.isoformat() for d in report.changed_days]),
                 "execution_days_rebuilt": len(report.execution_days),
                 "preview": MetadataValue.md(previews[name]),

@@ -27,6 +27,8 @@ FULL = [
     ["load_throughput.py", "--sizes", "100000", "1000000", "--tiers", "pro", "unlimited", "--repeats", "2"],
     ["marts_build.py", "--sizes", "1000000", "10000000"],
     ["em_counts_vs_slots.py", "--per-day", "800000", "--days", "4"],
+    # One tick of the nightly schedule under `dg dev`: three runs of 50,000 interactions a day, queued.
+    ["nightly_tick.py", "--per-day", "50000"],
     # How the nightly run grows with history: 30,000 interactions a day, 30 days then 365 days behind it.
     ["marts_build.py", "--sizes", "900000", "--days", "30"],
     ["marts_build.py", "--sizes", "10950000", "--days", "365"],
@@ -37,6 +39,7 @@ SMOKE = [
     ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
     ["marts_build.py", "--sizes", "30000", "--days", "3"],
     ["em_counts_vs_slots.py", "--per-day", "50000", "--days", "1", "--min-pair-impressions", "20"],
+    ["nightly_tick.py", "--per-day", "2000"],
 ]
 
 

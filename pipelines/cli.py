@@ -206,64 +206,55 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-# The CLI prints its own one-line summary per day; Dagster's event stream stays in the UI and on failure.
-QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI prints one line per message an asset logs; Dagster's event stream stays in the UI (and in the
+# instance, for `dagster dev` to show).
+CLI_RUN_CONFIG = {
+    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}, "asset_messages": {}},
+}
 
 
-def run_loads(days: list[date], resources: dict[str, object] | None = None) -> list[dict[str, object]]:
-    """Materialize raw_interactions for each day, in-process, then everything downstream; with progress."""
-    from dagster import AssetSelection, DagsterInstance, materialize
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def run_loads(days: list[date], resources: dict[str, object] | None = None) -> None:
+    """Run `interactions_job`, the job the nightly schedule runs, in this process for the days given (a range
+    is one run, as a backfill is): the loads, then everything downstream. The run is recorded in the project's
+    Dagster instance (pipelines/instance.py), so `dagster dev` shows it afterwards."""
+    from dagster import DagsterInstance
 
-    from pipelines.definitions import ALL_ASSETS, DOWNSTREAM_ASSETS, PARTITIONED_ASSETS, resources_from_env
+    from pipelines.definitions import build_definitions
+    from pipelines.instance import dagster_home, ensure_dagster_home
 
-    resources = resources or resources_from_env()
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    summaries: list[dict[str, object]] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("loading raw_interactions", total=len(days))
-        for day in days:
-            progress.update(task, description=f"loading {day}")
-            result = materialize(
-                PARTITIONED_ASSETS,
-                partition_key=day.isoformat(),
-                resources=resources,
-                instance=instance,
-                run_config=QUIET_RUN,
-                raise_on_error=False,
-            )
-            if not result.success:
-                _die(
-                    f"the load of {day} failed: see the messages above; the warehouse keeps its previous state"
-                )
-            events = result.asset_materializations_for_node("raw_interactions")
-            metadata = {k: v.value for k, v in events[0].metadata.items()} if events else {}
-            failed_checks = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-            summaries.append({"day": day.isoformat(), **metadata, "failed_checks": failed_checks})
-            progress.console.print(
-                f"{day}: {metadata.get('rows', 0):>9,} rows {metadata.get('rejected', 0):>4} rejected "
-                f"{metadata.get('requests', 0):>5} requests {metadata.get('retries', 0):>3} retries "
-                f"{metadata.get('rows_per_second', 0):>8,.0f} rows/s"
-                + (f"  FAILED CHECKS: {', '.join(failed_checks)}" if failed_checks else ""),
-                soft_wrap=True,
-            )
-            progress.advance(task)
-        progress.update(task, description="loaded")
-        if DOWNSTREAM_ASSETS:
-            progress.update(task, description="building staging and marts")
-            result = materialize(
-                [*ALL_ASSETS],
-                selection=AssetSelection.assets(*DOWNSTREAM_ASSETS),
-                resources=resources,
-                instance=instance,
-                run_config=QUIET_RUN,
-                raise_on_error=False,
-            )
-            if not result.success:
-                _die("building the marts failed: see the messages above")
-    return summaries
+    job = build_definitions(resources).resolve_job_def("interactions_job")
+    # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
+    tags = {
+        "dagster/asset_partition_range_start": days[0].isoformat(),
+        "dagster/asset_partition_range_end": days[-1].isoformat(),
+    }
+    home = ensure_dagster_home(dagster_home())
+    typer.echo(
+        f"running interactions_job for {days[0]}..{days[-1]} ({len(days)} days); Dagster instance: {home}"
+    )
+    with DagsterInstance.from_config(str(home)) as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=tags, run_config=CLI_RUN_CONFIG, raise_on_error=False
+        )
+        failed_checks = [
+            f"{c.asset_key.to_user_string()}.{c.check_name}"
+            for c in result.get_asset_check_evaluations()
+            if not c.passed
+        ]
+        failures = [
+            event.step_key + ": " + (event.event_specific_data.error.message.strip().splitlines() or [""])[-1]
+            for event in result.all_events
+            if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
+        ]
+        run_id = result.run_id
+    if failed_checks:
+        typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
+    if not result.success:
+        _die(
+            f"run {run_id} failed ({'; '.join(failures) or 'see dagster dev'}): what is downstream of the "
+            "failure was not rebuilt, the analysts' copy and the report keep their previous state"
+        )
+    typer.echo(f"run {run_id} succeeded: {len(days)} days loaded, staging, marts, report and copy refreshed")
 
 
 @app.command()
@@ -274,7 +265,7 @@ def load(
         Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
     ] = None,
 ) -> None:
-    """Run the Dagster job in-process for each day from --start to --end, then everything downstream."""
+    """Run the nightly's Dagster job in this process for --start..--end: the loads, then everything downstream."""
     if warehouse is not None:
         os.environ["WAREHOUSE_PATH"] = str(warehouse)
     try:
@@ -341,6 +332,12 @@ def demo(
     latest = _reports_dir() / "latest.html"
     if latest.exists():
         typer.echo(f"\nposition-bias report (open it in a browser): {latest.resolve()}")
+    from pipelines.instance import dagster_home
+
+    typer.echo(
+        f"Dagster's record of the run (materializations, checks, column schemas): python3 dev.py dagster, "
+        f"then http://127.0.0.1:3000 (instance: {dagster_home()})"
+    )
 
 
 def _reports_dir() -> Path:

@@ -1,10 +1,17 @@
-"""Dagster Definitions: what `dagster dev` (workspace.yaml) shows."""
+"""Dagster Definitions: what `dagster dev` (workspace.yaml) shows and what the `interactions` CLI runs."""
 
 from __future__ import annotations
 
 import os
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import (
+    AssetSelection,
+    Definitions,
+    EnvVar,
+    colored_console_logger,
+    define_asset_job,
+    in_process_executor,
+)
 
 from assets.marts import mart_tables
 from assets.publish import published_warehouse
@@ -13,18 +20,25 @@ from assets.report import position_bias_report
 from assets.staging import staging_tables
 from pipelines.mixpeek.settings import DEFAULT_BASE_URL
 from pipelines.resources import MixpeekResource, WarehouseResource
+from pipelines.run_progress import asset_messages_logger
 from pipelines.schedules import build_nightly_schedule
 from pipelines.warehouse import warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
-# Unpartitioned assets rebuilt after the loads (SQL tables, the report, the analysts' copy): eager automation in `dagster dev`, explicitly in the CLI.
+# Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the analysts' copy.
 DOWNSTREAM_ASSETS = [staging_tables, mart_tables, position_bias_report, published_warehouse]
 ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
 
+# The one mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its
+# day (or range of days) and then refreshes everything downstream for the days that changed. A failed load
+# or blocking check fails the run and skips what is downstream of it.
 interactions_job = define_asset_job(
     "interactions_job",
-    selection=AssetSelection.assets(raw_interactions),
-    description="Load the partition's day into raw.interactions; the staging and mart assets follow by automation.",
+    selection=AssetSelection.assets(*ALL_ASSETS),
+    description="Load the partition's day (a range: one run, day by day) into raw.interactions, then refresh "
+    "staging, the marts, the position-bias report and the analysts' copy for the days that changed.",
+    # The steps form one chain on one DuckDB file: a process per step would only add start-up time.
+    executor_def=in_process_executor,
 )
 
 
@@ -42,9 +56,16 @@ def resources_from_env() -> dict[str, object]:
     }
 
 
-defs = Definitions(
-    assets=ALL_ASSETS,
-    jobs=[interactions_job],
-    schedules=[build_nightly_schedule(interactions_job)],
-    resources=resources_from_env(),
-)
+def build_definitions(resources: dict[str, object] | None = None) -> Definitions:
+    return Definitions(
+        assets=ALL_ASSETS,
+        jobs=[interactions_job],
+        schedules=[build_nightly_schedule(interactions_job)],
+        resources=resources if resources is not None else resources_from_env(),
+        executor=in_process_executor,  # runs launched from the UI too
+        # Dagster's console logger as always; the CLI adds `asset_messages` for its progress lines.
+        loggers={"console": colored_console_logger, "asset_messages": asset_messages_logger},
+    )
+
+
+defs = build_definitions()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from dagster import (
@@ -17,6 +17,9 @@ from dagster import (
 NIGHTLY_CRON = os.environ.get("INTERACTIONS_NIGHTLY_CRON") or "0 2 * * *"  # 02:00 UTC
 JobLike = Any  # dagster's asset-job type is not exported at the top level
 LOOKBACK_DAYS = int(os.environ.get("INTERACTIONS_LOOKBACK_DAYS") or 2)
+# By this UTC time yesterday must be loaded and everything downstream rebuilt (the freshness policy and the
+# newest-day check): four hours after the default 02:00 tick.
+FRESHNESS_DEADLINE = time.fromisoformat(os.environ.get("INTERACTIONS_FRESHNESS_DEADLINE_UTC") or "06:00")
 
 
 def nightly_partition_keys(scheduled_date: datetime, lookback_days: int) -> list[str]:
@@ -31,7 +34,8 @@ def build_nightly_schedule(job: JobLike, lookback_days: int = LOOKBACK_DAYS) -> 
         cron_schedule=NIGHTLY_CRON,
         execution_timezone="UTC",
         name="nightly_interactions",
-        description=f"Loads yesterday and re-loads the {lookback_days} days before it (late events), then the marts.",
+        description=f"Loads yesterday and re-loads the {lookback_days} days before it (late events): one run per "
+        "day, queued one at a time, each refreshing staging, the marts, the report and the analysts' copy.",
         default_status=DefaultScheduleStatus.STOPPED,
     )
     def nightly(context: ScheduleEvaluationContext):

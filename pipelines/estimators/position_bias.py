@@ -7,6 +7,7 @@ cells instead of every slot. numpy only; no Dagster, no DuckDB.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -403,7 +404,9 @@ def estimate_curve(slots: ShownSlots, settings: CurveSettings | None = None) -> 
         )
         curves[replicate] = _padded(replicate_fit.relative_theta, length)
     if settings.bootstrap_replicates:
-        with np.errstate(invalid="ignore"):
+        # A position no replicate reached stays NaN (NULL in the mart); numpy warns about it, we expect it.
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             low, high = np.nanpercentile(curves, [2.5, 97.5], axis=0)
     else:
         low, high = nothing, nothing

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-from dagster import Definitions, build_schedule_context, materialize
+from dagster import AssetCheckSeverity, AssetKey, Definitions, build_schedule_context, materialize
 
 from pipelines.resources import MixpeekResource, WarehouseResource
 from pipelines.schedules import nightly_partition_keys
@@ -56,7 +56,7 @@ def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
 
 
 def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
-    from assets.raw import raw_interactions
+    from assets.raw import CHECKS, NEWEST_DAY_CHECK, raw_interactions
 
     fill(server, spread_over_day(2200))
     warehouse = tmp_path / "warehouse.duckdb"
@@ -68,8 +68,13 @@ def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Pa
         metadata = result.asset_materializations_for_node("raw_interactions")[0].metadata
         assert metadata["rows"].value == 2200 and metadata["rejected"].value == 0
         assert {"pages", "requests", "retries", "seconds", "rows_per_second"} <= set(metadata)
-        checks = result.get_asset_check_evaluations()
-        assert len(checks) == 4 and all(c.passed for c in checks)
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert set(checks) == {*CHECKS, NEWEST_DAY_CHECK}
+        assert all(checks[name].passed for name in CHECKS)
+        # DAY lies weeks back: the warehouse is behind what the nightly promises, and the check says so.
+        stale = checks[NEWEST_DAY_CHECK]
+        assert not stale.passed and stale.severity == AssetCheckSeverity.WARN
+        assert stale.metadata["newest_day_loaded"].value == DAY.isoformat()
         con = duckdb.connect(str(warehouse), read_only=True)
         snapshots.append(
             con.execute("SELECT * EXCLUDE (loaded_at, run_id) FROM raw.interactions ORDER BY ALL").fetchall()
@@ -79,7 +84,8 @@ def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Pa
 
 
 def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None:
-    """`dagster asset materialize --partition-range` (what the README tells data teams to run)."""
+    """`dagster asset materialize --partition-range` (what the README tells data teams to run): one run loads
+    the days, then refreshes staging, the marts, the report and the analysts' copy."""
     import os
     import subprocess
     import sys
@@ -89,10 +95,12 @@ def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None
     for i, day in enumerate(days):
         fill(server, spread_over_day(400 + i, day, start_index=10_000 * i))
     warehouse = tmp_path / "warehouse.duckdb"
-    (tmp_path / "dagster_home").mkdir()
+    from pipelines.instance import ensure_dagster_home
+
     env = {
         **os.environ,
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "DAGSTER_HOME": str(ensure_dagster_home(tmp_path / "dagster_home")),
+        "REPORTS_DIR": str(tmp_path / "reports"),
         "MIXPEEK_BASE_URL": server.base_url,
         "MIXPEEK_API_KEY": API_KEY,
         "MIXPEEK_NAMESPACE": NAMESPACE,
@@ -101,36 +109,53 @@ def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None
     }
     dagster = str(Path(sys.executable).with_name("dagster"))
     completed = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "--select", "raw_interactions",
+        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "--select", "raw_interactions*",
          "--partition-range", f"{days[0]}...{days[-1]}"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert API_KEY not in completed.stdout + completed.stderr
-    con = duckdb.connect(str(warehouse), read_only=True)
+    output = completed.stdout + completed.stderr
+    assert API_KEY not in output and "BetaWarning" not in output
+    # The analysts' copy holds the range and the marts built from it; the report was written.
+    con = duckdb.connect(str(tmp_path / "warehouse.published.duckdb"), read_only=True)
     counts = con.execute(
         "SELECT partition_date, count(*) FROM raw.interactions GROUP BY 1 ORDER BY 1"
     ).fetchall()
+    searches = con.execute("SELECT day, sum(searches) FROM marts.search_ctr GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
     assert counts == [(days[0], 400), (days[1], 401), (days[2], 402)]
+    # spread_over_day: executions of 10 records, the last one short.
+    assert searches == [(days[0], 40), (days[1], 41), (days[2], 41)]
+    assert (tmp_path / "reports" / "latest.html").exists()
 
 
 def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
-    """What `dagster dev` loads from the repository root, on a fresh clone with no Mixpeek variables set."""
+    """What `dagster dev` (workspace.yaml) and `dg dev` ([tool.dg] in pyproject.toml) load from the repository
+    root, on a fresh clone with no Mixpeek variables set; `dg` with a clean start: no warning at all."""
     import os
     import subprocess
     import sys
 
+    from pipelines.instance import ensure_dagster_home
+
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "WAREHOUSE_"))}
-    env["DAGSTER_HOME"] = str(tmp_path)
-    dagster = str(Path(sys.executable).with_name("dagster"))
+    env["DAGSTER_HOME"] = str(ensure_dagster_home(tmp_path))
+    env["VIRTUAL_ENV"] = sys.prefix
+    bin_dir = Path(sys.executable).parent
     completed = subprocess.run(
-        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        [str(bin_dir / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=root, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "All code locations passed validation" in completed.stdout + completed.stderr
+    checked = subprocess.run(
+        [str(bin_dir / "dg"), "check", "defs"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    output = checked.stdout + checked.stderr
+    assert checked.returncode == 0, output[-3000:]
+    assert "All definitions loaded successfully" in output
+    assert "Warning" not in output and "WARNING" not in output, output[-3000:]
 
 
 def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
@@ -146,13 +171,25 @@ def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
     result = materialize([raw_interactions, staging_tables], selection=AssetSelection.assets(staging_tables),
                          resources=resources)  # fmt: skip
     assert result.success
-    counts = {}
+    counts, schemas, names = {}, {}, {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        counts[materialization.asset_key.to_user_string()] = materialization.metadata[
-            "dagster/row_count"
-        ].value
+        key = materialization.asset_key.to_user_string()
+        counts[key] = materialization.metadata["dagster/row_count"].value
+        schemas[key] = materialization.metadata["dagster/column_schema"].value
+        names[key] = materialization.metadata["dagster/table_name"].value
     con = duckdb.connect(str(warehouse), read_only=True)
+    # What the UI shows of each column is the warehouse's own COMMENT ON text, column for column.
+    for key, schema in schemas.items():
+        table = key.removeprefix("staging_")
+        assert names[key] == f"warehouse.staging.{table}"
+        catalog = con.execute(
+            "SELECT column_name, data_type, comment FROM duckdb_columns() "
+            "WHERE schema_name = 'staging' AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+        assert [(c.name, c.type, c.description) for c in schema.columns] == catalog
+        assert all(comment for _, _, comment in catalog)
     expected = {
         "staging_interaction_events": con.execute(
             "SELECT count(*) FROM staging.interaction_events"
@@ -222,6 +259,7 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert f"{DAY}:" in completed.stdout and API_KEY not in completed.stdout + completed.stderr
+    assert "Warning" not in completed.stdout + completed.stderr  # no Beta-, Supersession- or RuntimeWarning
     con = duckdb.connect(str(warehouse), read_only=True)
     per_day = con.execute(
         "SELECT partition_date, count(*) FROM raw.interactions GROUP BY 1 ORDER BY 1"
@@ -230,6 +268,15 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
     con.close()
     assert per_day == [(DAY, 300), (DAY + timedelta(days=1), 300)]
     assert searches == 60  # spread_over_day: executions of 10 records
+    # The run is the nightly's job, recorded in the project's Dagster instance for `dagster dev` to show.
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert [(r.job_name, r.status.value) for r in runs] == [("interactions_job", "SUCCESS")]
+        assert instance.get_latest_materialization_event(AssetKey("marts_search_ctr")) is not None
+        loaded = instance.get_materialized_partitions(AssetKey("raw_interactions"))
+    assert loaded == {DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()}
     # Downstream of the marts, the report asset wrote its file (REPORTS_DIR unset: ./reports).
     assert (tmp_path / "reports" / "latest.html").exists()
     # And last, the analysts' copy, published beside the warehouse.
@@ -247,3 +294,52 @@ def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert completed.returncode == 2 and "before --start" in completed.stderr
+
+
+def test_a_failed_blocking_check_fails_the_run_and_stops_what_is_downstream(
+    make_server, tmp_path: Path
+) -> None:
+    """A green run with stale marts is what the job must never give: a failed blocking check on the load fails
+    the run, and staging, the marts, the report and the analysts' copy are not rebuilt from it."""
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import build_definitions
+    from pipelines.emulator.faults import FaultConfig
+
+    server = make_server(
+        faults=FaultConfig(malformed_rate=1.0, scope="list", seed=3)
+    )  # one bad record a page
+    fill(server, spread_over_day(300))
+    warehouse = tmp_path / "warehouse.duckdb"
+    job = build_definitions(resources_for(server, warehouse)).resolve_job_def("interactions_job")
+    strict = {"ops": {"raw_interactions": {"config": {"max_rejected_share": 0.0}}}}
+    result = job.execute_in_process(
+        partition_key=DAY.isoformat(), run_config=strict, instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )  # fmt: skip
+    assert not result.success
+    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
+    assert "rejected_share_below_threshold" in failed
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"raw_interactions"}
+    assert not (tmp_path / "warehouse.published.duckdb").exists()
+
+
+def test_freshness_follows_the_nightly_deadline(monkeypatch) -> None:
+    """The daemon's freshness policy and the newest-day check both hold the schedule's promise: yesterday is
+    loaded and published by the deadline (06:00 UTC by default)."""
+    from datetime import time as clock
+
+    from dagster import AssetKey
+
+    from assets.policies import newest_expected_day
+    from pipelines.definitions import defs
+
+    deadline = clock(6, 0)
+    assert newest_expected_day(datetime(2026, 11, 3, 5, 59, tzinfo=UTC), deadline).isoformat() == "2026-11-01"
+    assert newest_expected_day(datetime(2026, 11, 3, 6, 0, tzinfo=UTC), deadline).isoformat() == "2026-11-02"
+    graph = defs.resolve_asset_graph()
+    for key in ("raw_interactions", "published_warehouse"):
+        policy = graph.get(AssetKey(key)).freshness_policy
+        assert policy is not None and policy.deadline_cron == "0 6 * * *"
+        assert policy.lower_bound_delta.total_seconds() == 24 * 3600

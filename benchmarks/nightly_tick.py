@@ -1,0 +1,94 @@
+"""The nightly under Dagster: the wall time of one tick of `nightly_interactions` as deployed.
+
+An emulator (pro tier: 100 requests/s) holds the last three UTC days of generated traffic; `dg dev` (webserver
+and daemon, the project's dagster.yaml and pool) runs with the schedule's cron set to every minute; the schedule
+is switched on through GraphQL, as the UI does. The tick asks for three runs (yesterday and the two days
+before); the warehouse pool queues them one at a time, and each loads its day, then refreshes staging, the
+marts, the report and the analysts' copy. Measured: from the tick (the first run's creation) to the end of the
+last run, and each run's queue wait and duration.
+
+    python3 dev.py run python benchmarks/nightly_tick.py --per-day 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the GraphQL driver lives with the tests
+
+from pipelines.emulator.app import Emulator, EmulatorConfig
+from pipelines.emulator.prefill import prefill
+from pipelines.emulator.ratelimit import RateLimit
+from pipelines.emulator.server import EmulatorServer
+from pipelines.instance import ensure_dagster_home
+from tests.orchestration.dagster_dev import DagsterDev
+
+API_KEY = "sk_bench_nightly_tick"
+NAMESPACE = "bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-day", type=int, default=50_000, help="interactions per day")
+    args = parser.parse_args()
+
+    emulator = Emulator(
+        EmulatorConfig(api_keys={API_KEY: None}, namespaces=[NAMESPACE], rate_limit=RateLimit.tier("pro"))
+    )
+    first = datetime.now(UTC).date() - timedelta(days=3)
+    prefill(emulator, NAMESPACE, seed=11, start=first, days=3, per_day=args.per_day)
+    with tempfile.TemporaryDirectory(prefix="nightly-tick-") as scratch, EmulatorServer(emulator) as server:
+        tmp = Path(scratch)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "INTERACTIONS_"))
+        }
+        env.update(
+            {
+                "DAGSTER_HOME": str(ensure_dagster_home(tmp / "dagster_home")),
+                "MIXPEEK_BASE_URL": server.base_url,
+                "MIXPEEK_API_KEY": API_KEY,
+                "MIXPEEK_NAMESPACE": NAMESPACE,
+                "MIXPEEK_REQUESTS_PER_SECOND": "100",
+                "WAREHOUSE_PATH": str(tmp / "warehouse.duckdb"),
+                "REPORTS_DIR": str(tmp / "reports"),
+                "INTERACTIONS_NIGHTLY_CRON": "* * * * *",
+            }
+        )
+        dev = DagsterDev(env, cwd=tmp, log_path=tmp / "dagster_dev.log")
+        try:
+            dev.wait_ready(timeout=300)
+            state = dev.start_schedule("nightly_interactions")
+            runs = dev.wait_for_runs("interactions_job", count=3, timeout=1800)
+            dev.stop_schedule(state)
+        finally:
+            dev.stop()
+        published_mib = (tmp / "warehouse.published.duckdb").stat().st_size / 2**20
+
+    runs.sort(key=lambda run: run["tags"]["dagster/partition"])
+    tick = min(run["creationTime"] for run in runs)
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.per_day:,} interactions a day, pro tier (100 req/s)"
+    )
+    print("\n| run (day) | status | queued (s) | duration (s) |\n|---|---|---:|---:|")
+    for run in runs:
+        queued = run["startTime"] - run["creationTime"]
+        print(
+            f"| {run['tags']['dagster/partition']} | {run['status']} | {queued:.1f} | "
+            f"{run['endTime'] - run['startTime']:.1f} |"
+        )
+    wall = max(run["endTime"] for run in runs) - tick
+    print(f"\nTick wall time (first run created to last run finished): {wall:.1f} s for three days; "
+          f"analysts' copy {published_mib:.1f} MiB.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The project's persistent Dagster instance: `$DAGSTER_HOME`, else `./.dagster_home`, holding the run history
+that `dagster dev` shows, and the dagster.yaml that queues runs on the warehouse (pipelines/dagster.yaml)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+
+
+def ensure_dagster_home(home: Path) -> Path:
+    """Create the instance folder with the project's dagster.yaml (a dagster.yaml already there is kept) and
+    the warehouse pool's limit of one run."""
+    from dagster import DagsterInstance
+
+    from assets.policies import WAREHOUSE_POOL
+
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(resources.files("pipelines").joinpath("dagster.yaml").read_text())
+    with DagsterInstance.from_config(str(home)) as instance:
+        # The run queue applies `default_limit` to a pool only from its second look at it, so the runs of a
+        # first tick would all start at once: the limit is set before anything is queued (what
+        # `dagster instance concurrency set duckdb_warehouse 1` does).
+        storage = instance.event_log_storage
+        if WAREHOUSE_POOL not in storage.get_concurrency_keys():
+            storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+    return home
+
+
+if __name__ == "__main__":  # dev.py: `python -m pipelines.instance HOME`, before `dagster dev` starts
+    print(ensure_dagster_home(Path(sys.argv[1]) if len(sys.argv) > 1 else dagster_home()))

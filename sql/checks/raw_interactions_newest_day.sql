@@ -1,0 +1,1 @@
+SELECT max(partition_date) FROM raw.interactions;

@@ -1,0 +1,119 @@
+"""A real `dagster dev` (webserver + daemon) in a subprocess on a free loopback port, driven through its
+GraphQL API as the UI drives it. It is started as `dg dev`, Dagster's current command for it (the same
+webserver and daemon; `dagster dev` itself now prints a SupersessionWarning pointing to `dg dev`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCATION = "interactions_etl"  # workspace.yaml and [tool.dg.project] name it
+REPOSITORY = "__repository__"
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DagsterDev:
+    def __init__(self, env: dict[str, str], cwd: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self.log_path = log_path
+        dg = str(Path(sys.executable).with_name("dg"))
+        self._log = log_path.open("wb")
+        env = {**env, "VIRTUAL_ENV": sys.prefix}  # as `source .venv/bin/activate` (dev.py) sets it
+        self.process = subprocess.Popen(
+            [dg, "dev", "--target-path", str(ROOT), "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited: {self.output()[-3000:]}")
+            try:
+                data = self.graphql(
+                    "query($selector: RepositorySelector!) { repositoryOrError(repositorySelector: $selector)"
+                    " { __typename } }",
+                    {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}},
+                )
+                if data["repositoryOrError"]["__typename"] == "Repository":
+                    return
+            except (httpx.HTTPError, KeyError, RuntimeError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"dagster dev not ready after {timeout} s: {self.output()[-3000:]}")
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = httpx.post(self.url, json={"query": query, "variables": variables or {}}, timeout=60)
+        answer.raise_for_status()
+        body = answer.json()
+        if body.get("errors"):
+            raise RuntimeError(str(body["errors"]))
+        return body["data"]
+
+    def start_schedule(self, name: str) -> str:
+        data = self.graphql(
+            """mutation($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) {
+                 __typename ... on ScheduleStateResult { scheduleState { id status } }
+                 ... on PythonError { message } } }""",
+            {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+                          "scheduleName": name}},
+        )["startSchedule"]  # fmt: skip
+        assert data["__typename"] == "ScheduleStateResult", data
+        return data["scheduleState"]["id"]
+
+    def stop_schedule(self, state_id: str) -> None:
+        self.graphql(
+            "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", {"id": state_id}
+        )
+
+    def runs(self, job_name: str) -> list[dict[str, Any]]:
+        data = self.graphql(
+            """query($job: String) { runsOrError(filter: {pipelineName: $job}) { ... on Runs { results {
+                 runId status creationTime startTime endTime tags { key value } } } } }""",
+            {"job": job_name},
+        )
+        runs = data["runsOrError"]["results"]
+        for run in runs:
+            run["tags"] = {tag["key"]: tag["value"] for tag in run["tags"]}
+        return runs
+
+    def wait_for_runs(self, job_name: str, count: int, timeout: float) -> list[dict[str, Any]]:
+        """The first `count` runs of the job once all of them have finished."""
+        deadline = time.monotonic() + timeout
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = self.runs(job_name)
+            if len(runs) >= count and all(run["status"] in TERMINAL for run in runs):
+                return runs
+            time.sleep(2)
+        raise TimeoutError(f"runs not finished after {timeout} s: {runs}\n{self.output()[-4000:]}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self._log.close()

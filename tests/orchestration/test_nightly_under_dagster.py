@@ -1,0 +1,103 @@
+"""The nightly as deployed: `dagster dev` (webserver and daemon) with the project's default settings, the
+schedule switched on through GraphQL as the UI does it, its tick's three runs queued and run by the daemon."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.emulator.app import Emulator, EmulatorConfig
+from pipelines.emulator.prefill import prefill
+from pipelines.emulator.ratelimit import RateLimit
+from pipelines.emulator.server import EmulatorServer
+from pipelines.instance import ensure_dagster_home
+from tests.orchestration.dagster_dev import DagsterDev
+
+API_KEY = "sk_test_nightly_7e3a9b"
+NAMESPACE = "ns_nightly"
+PER_DAY = 3000
+
+
+@pytest.fixture
+def emulator_with_last_three_days() -> Iterator[EmulatorServer]:
+    emulator = Emulator(
+        EmulatorConfig(api_keys={API_KEY: None}, namespaces=[NAMESPACE], rate_limit=RateLimit.tier("pro"))
+    )
+    first = datetime.now(UTC).date() - timedelta(days=3)
+    prefill(emulator, NAMESPACE, seed=11, start=first, days=3, per_day=PER_DAY)
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+def deployment_env(server: EmulatorServer, tmp_path: Path) -> dict[str, str]:
+    """What a data team sets: the API and the paths. Everything else (INTERACTIONS_START_DATE included) at its
+    default, but the cron: every minute, so the daemon ticks within the test instead of at 02:00."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "INTERACTIONS_"))}
+    return {
+        **env,
+        "DAGSTER_HOME": str(ensure_dagster_home(tmp_path / "dagster_home")),
+        "MIXPEEK_BASE_URL": server.base_url,
+        "MIXPEEK_API_KEY": API_KEY,
+        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_REQUESTS_PER_SECOND": "100",
+        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "REPORTS_DIR": str(tmp_path / "reports"),
+        "INTERACTIONS_NIGHTLY_CRON": "* * * * *",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_schedule_tick_under_dagster_dev_refreshes_everything(
+    emulator_with_last_three_days: EmulatorServer, tmp_path: Path
+) -> None:
+    env = deployment_env(emulator_with_last_three_days, tmp_path)
+    started = time.time()
+    dev = DagsterDev(env, cwd=tmp_path, log_path=tmp_path / "dagster_dev.log")
+    try:
+        dev.wait_ready(timeout=240)
+        state = dev.start_schedule("nightly_interactions")
+        runs = dev.wait_for_runs("interactions_job", count=3, timeout=600)
+        dev.stop_schedule(state)
+        log = dev.output()
+    finally:
+        dev.stop()
+
+    today = datetime.now(UTC).date()
+    expected_days = {(today - timedelta(days=back)).isoformat() for back in (1, 2, 3)}
+    # A tick on a day after midnight of the third day would ask for a different set: the test started today.
+    assert {run["tags"].get("dagster/partition") for run in runs} == expected_days, runs
+    assert all(run["tags"].get("dagster/schedule_name") == "nightly_interactions" for run in runs)
+    assert [run["status"] for run in runs] == ["SUCCESS"] * 3, log[-4000:]
+    # The pool queued them: no two runs were in progress at once, so none met another's file lock.
+    intervals = sorted((run["startTime"], run["endTime"]) for run in runs)
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(intervals))
+    assert "Could not set lock" not in log
+
+    # Everything downstream, in the file analysts open.
+    published = duckdb.connect(str(tmp_path / "warehouse.published.duckdb"), read_only=True)
+    try:
+        query = published.execute
+        loaded = {
+            str(row[0]) for row in query("SELECT DISTINCT partition_date FROM raw.interactions").fetchall()
+        }
+        mart_days = {str(row[0]) for row in query("SELECT DISTINCT day FROM marts.search_ctr").fetchall()}
+        fitted = query("SELECT count(*) FROM marts.position_bias WHERE segment_type = 'all'").fetchone()[0]
+        raw_rows = query("SELECT count(*) FROM raw.interactions").fetchone()[0]
+    finally:
+        published.close()
+    assert loaded == expected_days
+    assert expected_days <= mart_days
+    assert fitted > 0 and raw_rows > 2 * PER_DAY
+    latest = tmp_path / "reports" / "latest.html"
+    assert latest.exists() and latest.stat().st_mtime >= started
+    # A clean start, and the key nowhere in what Dagster printed.
+    for noise in ("BetaWarning", "SupersessionWarning", "PreviewWarning", API_KEY):
+        assert noise not in log
