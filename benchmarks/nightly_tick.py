@@ -68,6 +68,8 @@ def main() -> None:
             state = dev.start_schedule("nightly_interactions")
             runs = dev.wait_for_runs("interactions_job", count=3, timeout=1800)
             dev.stop_schedule(state)
+            for run in runs:
+                run["steps"] = dev.step_seconds(run["runId"])
         finally:
             dev.stop()
         published_mib = (tmp / "warehouse.published.duckdb").stat().st_size / 2**20
@@ -78,12 +80,17 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.per_day:,} interactions a day, pro tier (100 req/s)"
     )
-    print("\n| run (day) | status | queued (s) | duration (s) |\n|---|---|---:|---:|")
+    print(
+        "\n| run (day) | status | queued (s) | duration (s) | load (s) | downstream (s) |"
+        "\n|---|---|---:|---:|---:|---:|"
+    )
     for run in runs:
         queued = run["startTime"] - run["creationTime"]
+        load = run["steps"].get("raw_interactions", 0.0)
+        downstream = sum(seconds for step, seconds in run["steps"].items() if step != "raw_interactions")
         print(
             f"| {run['tags']['dagster/partition']} | {run['status']} | {queued:.1f} | "
-            f"{run['endTime'] - run['startTime']:.1f} |"
+            f"{run['endTime'] - run['startTime']:.1f} | {load:.1f} | {downstream:.1f} |"
         )
     wall = max(run["endTime"] for run in runs) - tick
     print(f"\nTick wall time (first run created to last run finished): {wall:.1f} s for three days; "

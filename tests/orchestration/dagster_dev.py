@@ -104,6 +104,18 @@ class DagsterDev:
             time.sleep(2)
         raise TimeoutError(f"runs not finished after {timeout} s: {runs}\n{self.output()[-4000:]}")
 
+    def step_seconds(self, run_id: str) -> dict[str, float]:
+        """Each step's wall time in a run."""
+        data = self.graphql(
+            """query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats {
+                 stepKey startTime endTime } } } }""",
+            {"id": run_id},
+        )
+        return {
+            step["stepKey"]: (step["endTime"] or 0) - (step["startTime"] or 0)
+            for step in data["runOrError"]["stepStats"]
+        }
+
     def output(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
