@@ -17,17 +17,13 @@ import os
 import platform
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the GraphQL driver lives with the tests
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.prefill import prefill
-from pipelines.emulator.ratelimit import RateLimit
 from pipelines.emulator.server import EmulatorServer
-from pipelines.instance import ensure_dagster_home
-from tests.orchestration.dagster_dev import DagsterDev
+from tests.orchestration.dagster_dev import DagsterDev, deployment_env, emulator_with_last_days
 
 API_KEY = "sk_bench_nightly_tick"
 NAMESPACE = "bench"
@@ -40,28 +36,10 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=50_000, help="interactions per day")
     args = parser.parse_args()
 
-    emulator = Emulator(
-        EmulatorConfig(api_keys={API_KEY: None}, namespaces=[NAMESPACE], rate_limit=RateLimit.tier("pro"))
-    )
-    first = datetime.now(UTC).date() - timedelta(days=3)
-    prefill(emulator, NAMESPACE, seed=11, start=first, days=3, per_day=args.per_day)
+    emulator = emulator_with_last_days(API_KEY, NAMESPACE, days=3, per_day=args.per_day)
     with tempfile.TemporaryDirectory(prefix="nightly-tick-") as scratch, EmulatorServer(emulator) as server:
         tmp = Path(scratch)
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "INTERACTIONS_"))
-        }
-        env.update(
-            {
-                "DAGSTER_HOME": str(ensure_dagster_home(tmp / "dagster_home")),
-                "MIXPEEK_BASE_URL": server.base_url,
-                "MIXPEEK_API_KEY": API_KEY,
-                "MIXPEEK_NAMESPACE": NAMESPACE,
-                "MIXPEEK_REQUESTS_PER_SECOND": "100",
-                "WAREHOUSE_PATH": str(tmp / "warehouse.duckdb"),
-                "REPORTS_DIR": str(tmp / "reports"),
-                "INTERACTIONS_NIGHTLY_CRON": "* * * * *",
-            }
-        )
+        env = deployment_env(server.base_url, API_KEY, NAMESPACE, tmp)
         dev = DagsterDev(env, cwd=tmp, log_path=tmp / "dagster_dev.log")
         try:
             dev.wait_ready(timeout=300)

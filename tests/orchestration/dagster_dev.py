@@ -10,15 +10,48 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from pipelines.emulator.app import Emulator, EmulatorConfig
+from pipelines.emulator.prefill import prefill
+from pipelines.emulator.ratelimit import RateLimit
+from pipelines.instance import ensure_dagster_home
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "interactions_etl"  # workspace.yaml and [tool.dg.project] name it
 REPOSITORY = "__repository__"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def emulator_with_last_days(api_key: str, namespace: str, *, days: int, per_day: int) -> Emulator:
+    """An emulator at the pro tier holding the `days` UTC days that end yesterday: what a tick asks for."""
+    emulator = Emulator(
+        EmulatorConfig(api_keys={api_key: None}, namespaces=[namespace], rate_limit=RateLimit.tier("pro"))
+    )
+    first = datetime.now(UTC).date() - timedelta(days=days)
+    prefill(emulator, namespace, seed=11, start=first, days=days, per_day=per_day)
+    return emulator
+
+
+def deployment_env(base_url: str, api_key: str, namespace: str, folder: Path) -> dict[str, str]:
+    """What a data team sets: the API and the paths. Everything else (INTERACTIONS_START_DATE included) at its
+    default, but the cron: every minute, so the daemon ticks within minutes instead of at 02:00."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "INTERACTIONS_"))}
+    return {
+        **env,
+        "DAGSTER_HOME": str(ensure_dagster_home(folder / "dagster_home")),
+        "MIXPEEK_BASE_URL": base_url,
+        "MIXPEEK_API_KEY": api_key,
+        "MIXPEEK_NAMESPACE": namespace,
+        "MIXPEEK_REQUESTS_PER_SECOND": "100",
+        "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
+        "REPORTS_DIR": str(folder / "reports"),
+        "INTERACTIONS_NIGHTLY_CRON": "* * * * *",
+    }
 
 
 def free_port() -> int:

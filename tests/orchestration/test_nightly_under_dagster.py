@@ -4,7 +4,6 @@ schedule switched on through GraphQL as the UI does it, its tick's three runs qu
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,12 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.prefill import prefill
-from pipelines.emulator.ratelimit import RateLimit
 from pipelines.emulator.server import EmulatorServer
-from pipelines.instance import ensure_dagster_home
-from tests.orchestration.dagster_dev import DagsterDev
+from tests.orchestration.dagster_dev import DagsterDev, deployment_env, emulator_with_last_days
 
 API_KEY = "sk_test_nightly_7e3a9b"
 NAMESPACE = "ns_nightly"
@@ -27,30 +22,8 @@ PER_DAY = 3000
 
 @pytest.fixture
 def emulator_with_last_three_days() -> Iterator[EmulatorServer]:
-    emulator = Emulator(
-        EmulatorConfig(api_keys={API_KEY: None}, namespaces=[NAMESPACE], rate_limit=RateLimit.tier("pro"))
-    )
-    first = datetime.now(UTC).date() - timedelta(days=3)
-    prefill(emulator, NAMESPACE, seed=11, start=first, days=3, per_day=PER_DAY)
-    with EmulatorServer(emulator) as server:
+    with EmulatorServer(emulator_with_last_days(API_KEY, NAMESPACE, days=3, per_day=PER_DAY)) as server:
         yield server
-
-
-def deployment_env(server: EmulatorServer, tmp_path: Path) -> dict[str, str]:
-    """What a data team sets: the API and the paths. Everything else (INTERACTIONS_START_DATE included) at its
-    default, but the cron: every minute, so the daemon ticks within the test instead of at 02:00."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "INTERACTIONS_"))}
-    return {
-        **env,
-        "DAGSTER_HOME": str(ensure_dagster_home(tmp_path / "dagster_home")),
-        "MIXPEEK_BASE_URL": server.base_url,
-        "MIXPEEK_API_KEY": API_KEY,
-        "MIXPEEK_NAMESPACE": NAMESPACE,
-        "MIXPEEK_REQUESTS_PER_SECOND": "100",
-        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-        "REPORTS_DIR": str(tmp_path / "reports"),
-        "INTERACTIONS_NIGHTLY_CRON": "* * * * *",
-    }
 
 
 @pytest.mark.slow
@@ -58,7 +31,7 @@ def deployment_env(server: EmulatorServer, tmp_path: Path) -> dict[str, str]:
 def test_a_schedule_tick_under_dagster_dev_refreshes_everything(
     emulator_with_last_three_days: EmulatorServer, tmp_path: Path
 ) -> None:
-    env = deployment_env(emulator_with_last_three_days, tmp_path)
+    env = deployment_env(emulator_with_last_three_days.base_url, API_KEY, NAMESPACE, tmp_path)
     started = time.time()
     dev = DagsterDev(env, cwd=tmp_path, log_path=tmp_path / "dagster_dev.log")
     try:
