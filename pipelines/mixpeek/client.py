@@ -254,4 +254,14 @@ class MixpeekClient:
             params["offset"] = offset
         if include_total:
             params["include_total"] = "true"
-        return self._send("POST", LIST_PATH, params=params, body=body, decode=LIST_PAGE_DECODER.decode)
+        return self._send("POST", LIST_PATH, params=params, body=body, decode=_decode_list_page)
+
+
+def _decode_list_page(content: bytes) -> ListPage:
+    """A list answer, or a TransientError when the body is no page of records: a proxy or gateway glitch is
+    retried like a 5xx, and a server that keeps answering so fails the load instead of emptying the day."""
+    page = LIST_PAGE_DECODER.decode(content)
+    problem = page.problem()
+    if problem is not None:
+        raise TransientError(200, "InvalidResponse", problem)
+    return page

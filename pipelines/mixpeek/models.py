@@ -14,7 +14,7 @@ string and counted, never a crash.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -62,12 +62,10 @@ INTERACTION_FIELDS: frozenset[str] = frozenset(Interaction.__struct_fields__)
 
 
 class Pagination(msgspec.Struct):
+    """The two pagination fields the loader reads. The others (page, page_size, total_pages, next_page, ...)
+    are not declared, so whatever a server puts there (strings, nulls, new fields) never fails a load."""
+
     total: int | None = None
-    page: int | None = None
-    page_size: int | None = None
-    total_pages: int | None = None
-    next_page: str | None = None  # a URL on 0.81 servers, always null on 0.82
-    previous_page: str | None = None
     next_cursor: str | None = None
 
 
@@ -75,9 +73,29 @@ class ListPage(msgspec.Struct):
     """One list answer. Records stay raw JSON: each is validated on its own, so one bad record is quarantined
     with its bytes instead of failing the page."""
 
-    pagination: Pagination = msgspec.field(default_factory=Pagination)
+    pagination: Pagination | None = None
     results: list[msgspec.Raw] | None = None
     items: list[msgspec.Raw] | None = None  # the deprecated alias; read only when `results` is absent
+    # An error envelope ({"success": false, "error": {...}}) sent with status 200 by a proxy or a gateway.
+    success: Any = None
+    error: Any = None
+
+    def __post_init__(self) -> None:
+        if self.pagination is None:
+            self.pagination = Pagination()
+
+    def problem(self) -> str | None:
+        """Why this answer is no page of records, or None: a body without a list of results is an invalid
+        answer, never an empty page (read as empty, it would wipe the day)."""
+        if self.error is not None or self.success is False:
+            error = self.error if isinstance(self.error, dict) else {"message": self.error}
+            return (
+                f"an error envelope under HTTP 200: {error.get('type') or 'error'}: "
+                f"{str(error.get('message'))[:300]}"
+            )
+        if self.results is None and self.items is None:
+            return "an answer without a list of results (`results` missing or null)"
+        return None
 
     @property
     def records(self) -> list[msgspec.Raw]:

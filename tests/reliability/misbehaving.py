@@ -1,0 +1,61 @@
+"""A misbehaving server of our own: a proxy in front of the emulator that rewrites its list answers.
+
+Real APIs, proxies and gateways are not always the well-behaved server the emulator plays. The proxy forwards
+every request to an emulator and hands each list answer (its number, the decoded body) to a `Rewrite`, which
+returns the bytes to send instead, or None to send the emulator's answer unchanged. Status codes and
+headers pass through; a rewritten answer is sent with status 200, as a misbehaving proxy would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+Rewrite = Callable[[int, dict[str, Any]], bytes | None]
+LIST_PATH = "/v1/retrievers/interactions/list"
+
+
+class MisbehavingProxy:
+    """Serve it with EmulatorServer (it has the `.app` the server runs)."""
+
+    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
+        self.rewrite = rewrite
+        self.list_answers = 0
+        self._lock = threading.Lock()
+        self._upstream = httpx.AsyncClient(base_url=upstream, timeout=60)
+        self.app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["GET", "POST", "PUT"])])
+
+    async def _forward(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = await self._upstream.request(
+            request.method, request.url.path, params=request.query_params, headers=headers,
+            content=await request.body(),
+        )  # fmt: skip
+        if request.url.path == LIST_PATH and answer.status_code == 200:
+            with self._lock:
+                self.list_answers += 1
+                number = self.list_answers
+            rewritten = self.rewrite(number, orjson.loads(answer.content))
+            if rewritten is not None:
+                return Response(rewritten, status_code=200, media_type="application/json")
+        passed = {
+            k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")
+        }
+        return Response(answer.content, status_code=answer.status_code, headers=passed)
+
+
+def always(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Rewrite:
+    return lambda _number, body: orjson.dumps(change(body))
+
+
+def first(count: int, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Rewrite:
+    """Misbehave on the first `count` list answers, then behave."""
+    return lambda number, body: orjson.dumps(change(body)) if number <= count else None

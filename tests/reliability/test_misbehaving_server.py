@@ -1,0 +1,111 @@
+"""Issue 13: the loader against servers that misbehave in ways the emulator never does. Each case ends with
+exactly the server's records landed once, or with a failure and the day's rows identical before and after
+(compared, not assumed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.emulator.server import EmulatorServer
+from pipelines.landing import load_day
+from pipelines.mixpeek.errors import MixpeekApiError
+from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
+from tests.reliability.misbehaving import MisbehavingProxy, Rewrite, always, first
+
+RECORDS = 2500  # three pages of 1000
+
+
+@pytest.fixture
+def proxied(server: EmulatorServer) -> Iterator[Callable[[Rewrite], EmulatorServer]]:
+    """`proxied(rewrite)`: a misbehaving proxy in front of the test emulator, which holds RECORDS on DAY."""
+    fill(server, spread_over_day(RECORDS))
+    started: list[EmulatorServer] = []
+
+    def start(rewrite: Rewrite) -> EmulatorServer:
+        proxy = EmulatorServer(MisbehavingProxy(server.base_url, rewrite)).start()  # type: ignore[arg-type]
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def day_rows(path: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "SELECT * EXCLUDE (loaded_at, run_id) FROM raw.interactions WHERE partition_date = ? ORDER BY ALL",
+            [DAY],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def load(server: EmulatorServer, path: Path) -> None:
+    with make_client(server) as client:
+        load_day(client, str(path), DAY, "run-test", sub_windows=1)
+
+
+@pytest.fixture
+def loaded_once(server: EmulatorServer, proxied, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A warehouse holding the day as a good load left it."""
+    path = tmp_path / "warehouse.duckdb"
+    load(server, path)
+    assert len(day_rows(path)) == RECORDS
+    return path
+
+
+def null_results(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "results": None, "items": None}
+
+
+def no_results(body: dict[str, Any]) -> dict[str, Any]:
+    return {"pagination": body.get("pagination")}
+
+
+def error_envelope(_body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "success": False,
+        "status": 503,
+        "error": {"type": "ServiceUnavailable", "message": "upstream busy"},
+    }
+
+
+@pytest.mark.parametrize("change", [null_results, no_results, error_envelope], ids=lambda f: f.__name__)
+def test_a_200_without_records_is_retried_and_the_day_lands_whole(proxied, tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "warehouse.duckdb"
+    load(proxied(first(2, change)), path)
+    assert len(day_rows(path)) == RECORDS
+
+
+@pytest.mark.parametrize("change", [null_results, no_results, error_envelope], ids=lambda f: f.__name__)
+def test_a_server_that_keeps_answering_without_records_fails_and_keeps_the_day(  # type: ignore[no-untyped-def]
+    proxied, loaded_once: Path, change
+) -> None:
+    before = day_rows(loaded_once)
+    with pytest.raises(MixpeekApiError, match="InvalidResponse") as failure:
+        load(proxied(always(change)), loaded_once)
+    assert "without a list of results" in str(failure.value) or "error envelope" in str(failure.value)
+    assert day_rows(loaded_once) == before  # not wiped, not half-written
+
+
+def test_pagination_fields_the_loader_does_not_read_never_fail_a_load(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def odd_pagination(body: dict[str, Any]) -> dict[str, Any]:
+        pagination = {
+            **body["pagination"],
+            "page": "1",
+            "page_size": "1000",
+            "total_pages": "n/a",
+            "new": [1],
+        }
+        return {**body, "pagination": pagination}
+
+    path = tmp_path / "warehouse.duckdb"
+    load(proxied(always(odd_pagination)), path)
+    assert len(day_rows(path)) == RECORDS
