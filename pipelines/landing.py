@@ -1,8 +1,11 @@
 """Land one UTC day of interactions into `raw.interactions`, exactly once (Dagster-free: the asset wraps it).
 
-The day is replaced in one transaction: delete the partition, stream the window's pages in batches, drop
-duplicate ids, commit. A failure anywhere rolls back, so the warehouse is as it was; a re-run gives the same
-table. Records that fail validation go to `raw.rejected_interactions` with the reason and the raw JSON.
+The day is replaced in one transaction, write-audit-publish: delete the partition, stream the window's pages in
+batches, drop duplicate ids, then audit the new day inside the transaction (every distinct record the server
+counted arrived, ids unique across partitions, positions >= 0, the quarantined share under its limit) and
+commit only when every audit passes. Other connections never see the uncommitted day; a failed audit or any
+other failure rolls back, so the warehouse keeps the day as it was; a re-run gives the same table. Records
+that fail validation go to `raw.rejected_interactions` with the reason and the raw JSON.
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ from pipelines.privacy import Pseudonymiser
 BATCH_ROWS = 10_000
 
 
+DEFAULT_MAX_REJECTED_SHARE = 0.01
+
+
+class LoadAuditError(RuntimeError):
+    """A day failed an audit before commit: the warehouse keeps the day as it was."""
+
+    def __init__(self, day: date, failures: list[str]) -> None:
+        self.day = day
+        self.failures = failures
+        super().__init__(f"{day}: {'; '.join(failures)}; the day was not changed")
+
+
 @dataclass
 class LoadReport:
     partition_date: date
@@ -50,6 +65,8 @@ class LoadReport:
     seconds: float = 0.0
     unknown_types: dict[str, int] = field(default_factory=dict)
     total_checked: bool = True  # False when the server gave no total to compare with
+    received: int = 0  # distinct records received, accepted or quarantined: what the server's total counts
+    window_open: bool = False  # the day is not over: records may still arrive, so completeness is not final
 
     @property
     def rows_per_second(self) -> float:
@@ -145,8 +162,10 @@ def load_day(
     sub_windows: int | None = None,
     memory_limit: str = "512MB",
     pseudonymiser: Pseudonymiser | None = None,
+    max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
 ) -> LoadReport:
     started = time.perf_counter()
+    started_at = datetime.now(UTC)
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
     report = LoadReport(partition_date=day)
     window = day_window(day)
@@ -195,6 +214,11 @@ def load_day(
         warehouse.run(con, "raw/dedupe_interactions_partition", partition_date=day)
         report.rows = warehouse.one(con, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
+        report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
+        report.window_open = window.end > started_at
+        failures = audit_day(con, day, report, max_rejected_share)
+        if failures:
+            raise LoadAuditError(day, failures)
         warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
         con.execute("COMMIT")
     except BaseException:
@@ -205,8 +229,6 @@ def load_day(
         con.close()
         scratch.cleanup()
 
-    report.server_total = fetch.server_total
-    report.total_checked = not fetch.unknown_total
     report.pages = fetch.pages
     report.splits = fetch.splits
     report.paging_mode = fetch.mode
@@ -217,6 +239,29 @@ def load_day(
     report.throttled = client.stats.throttled - stats_before[2]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float) -> list[str]:
+    """The blocking audits of a day landed but not yet committed, each failure in words with its figures."""
+    failures = []
+    report.received = warehouse.one(con, "raw/count_received_partition", partition_date=day)[0]
+    if report.total_checked and not report.window_open and report.received != report.server_total:
+        failures.append(
+            f"{report.received:,} distinct records fetched, the server reports {report.server_total:,}"
+        )
+    duplicates = warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0]
+    if duplicates:
+        failures.append(f"{duplicates:,} rows share an interaction_id with a row of another day")
+    negatives = warehouse.one(con, "checks/raw_interactions_negative_positions", partition_date=day)[0]
+    if negatives:
+        failures.append(f"{negatives:,} rows have a negative position")
+    share = report.rejected / report.fetched if report.fetched else 0.0
+    if share > max_rejected_share:
+        failures.append(
+            f"{report.rejected:,} of {report.fetched:,} records quarantined ({share:.2%}, the limit is "
+            f"{max_rejected_share:.2%})"
+        )
+    return failures
 
 
 def land_records(

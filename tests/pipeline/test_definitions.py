@@ -296,11 +296,9 @@ def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:
     assert completed.returncode == 2 and "before --start" in completed.stderr
 
 
-def test_a_failed_blocking_check_fails_the_run_and_stops_what_is_downstream(
-    make_server, tmp_path: Path
-) -> None:
-    """A green run with stale marts is what the job must never give: a failed blocking check on the load fails
-    the run, and staging, the marts, the report and the analysts' copy are not rebuilt from it."""
+def test_a_failed_audit_fails_the_run_and_stops_what_is_downstream(make_server, tmp_path: Path) -> None:
+    """A green run with stale marts is what the job must never give: a day failing its audit (here the
+    quarantined share) fails the run, and staging, the marts, the report and the analysts' copy are not rebuilt."""
     from dagster import DagsterInstance
 
     from pipelines.definitions import build_definitions
@@ -318,10 +316,13 @@ def test_a_failed_blocking_check_fails_the_run_and_stops_what_is_downstream(
         raise_on_error=False,
     )  # fmt: skip
     assert not result.success
-    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
-    assert "rejected_share_below_threshold" in failed
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_interactions"}
+    # The day failed its audit before it committed: nothing was materialized, raw holds nothing of it.
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "records quarantined" in failure.event_specific_data.error.message
+    assert result.get_asset_materialization_events() == []
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert con.execute("SELECT count(*) FROM raw.interactions").fetchone() == (0,)
+    con.close()
     assert not (tmp_path / "warehouse.published.duckdb").exists()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from pipelines.emulator.server import EmulatorServer
@@ -109,3 +110,51 @@ def test_pagination_fields_the_loader_does_not_read_never_fail_a_load(proxied, t
     path = tmp_path / "warehouse.duckdb"
     load(proxied(always(odd_pagination)), path)
     assert len(day_rows(path)) == RECORDS
+
+
+def shift_total(delta: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(body: dict[str, Any]) -> dict[str, Any]:
+        pagination = dict(body.get("pagination") or {})
+        if pagination.get("total") is not None:
+            pagination["total"] += delta
+        return {**body, "pagination": pagination}
+
+    return change
+
+
+@pytest.mark.parametrize("delta", [5, -500], ids=["total_above_what_is_served", "total_below_what_is_held"])
+def test_a_day_whose_count_disagrees_with_the_server_fails_its_audit_before_commit(  # type: ignore[no-untyped-def]
+    proxied, loaded_once: Path, delta: int
+) -> None:
+    """Write-audit-publish: the day is landed and audited inside its transaction; a count that disagrees with the
+    server's total rolls it back, with the figures, instead of committing and checking afterwards."""
+    from pipelines.landing import LoadAuditError
+
+    before = day_rows(loaded_once)
+    with pytest.raises(LoadAuditError) as failure:
+        load(proxied(always(shift_total(delta))), loaded_once)
+    assert f"{RECORDS:,} distinct records fetched, the server reports {RECORDS + delta:,}" in str(
+        failure.value
+    )
+    assert "the day was not changed" in str(failure.value)
+    assert day_rows(loaded_once) == before
+
+
+def test_duplicates_do_not_count_towards_the_total(proxied, loaded_once: Path) -> None:  # type: ignore[no-untyped-def]
+    """Records repeated on another page (ties reordered between requests) are counted once: a page that repeats
+    one record and drops another used to pass, because fetched records were counted with their duplicates."""
+    from pipelines.landing import LoadAuditError
+
+    def repeat_and_drop(number: int, body: dict[str, Any]) -> bytes | None:
+        if number == 2:  # the second page: its first record replaced by the first page's last one
+            body["results"][0] = remembered["last"]
+        remembered["last"] = body["results"][-1]
+        return orjson.dumps(body)
+
+    remembered: dict[str, Any] = {}
+    before = day_rows(loaded_once)
+    with pytest.raises(
+        LoadAuditError, match=f"{RECORDS - 1:,} distinct records fetched, the server reports {RECORDS:,}"
+    ):
+        load(proxied(repeat_and_drop), loaded_once)
+    assert day_rows(loaded_once) == before
