@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -242,7 +243,7 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
             if not c.passed
         ]
         failures = [
-            event.step_key + ": " + (event.event_specific_data.error.message.strip().splitlines() or [""])[-1]
+            f"{event.step_key}: {_root_cause(event.event_specific_data.error)}"
             for event in result.all_events
             if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
         ]
@@ -251,10 +252,19 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
     if not result.success:
         _die(
-            f"run {run_id} failed ({'; '.join(failures) or 'see dagster dev'}): what is downstream of the "
-            "failure was not rebuilt, the analysts' copy and the report keep their previous state"
+            f"{'; '.join(failures) or 'the run failed'}. Nothing downstream of it was rebuilt: the analysts' "
+            f"copy and the report keep their previous state (run {run_id}; `python3 dev.py dagster` shows it)"
         )
     typer.echo(f"run {run_id} succeeded: {len(days)} days loaded, staging, marts, report and copy refreshed")
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost cause of a Dagster step failure in one line, without the exception's module path (the
+    traceback stays in the instance for `dg dev`)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    first = (error.message.strip().splitlines() or [""])[0]
+    return re.sub(r"^[\w.]+\.(\w+): ", "", first)
 
 
 @app.command()

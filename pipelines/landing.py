@@ -67,6 +67,7 @@ class LoadReport:
     total_checked: bool = True  # False when the server gave no total to compare with
     received: int = 0  # distinct records received, accepted or quarantined: what the server's total counts
     window_open: bool = False  # the day is not over: records may still arrive, so completeness is not final
+    audit_seconds: float = 0.0  # the audits' share of `seconds`
 
     @property
     def rows_per_second(self) -> float:
@@ -216,7 +217,9 @@ def load_day(
         report.duplicates = landed_before_dedupe - report.rows
         report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
         report.window_open = window.end > started_at
+        audit_started = time.perf_counter()
         failures = audit_day(con, day, report, max_rejected_share)
+        report.audit_seconds = time.perf_counter() - audit_started
         if failures:
             raise LoadAuditError(day, failures)
         warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to

@@ -158,3 +158,32 @@ def test_duplicates_do_not_count_towards_the_total(proxied, loaded_once: Path) -
     ):
         load(proxied(repeat_and_drop), loaded_once)
     assert day_rows(loaded_once) == before
+
+
+def test_the_cli_says_in_one_line_which_day_failed_and_why(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from tests.pipeline.conftest import API_KEY, NAMESPACE
+
+    proxy = proxied(always(shift_total(5)))  # on each of the five sub-windows' first page
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_"))},
+        "MIXPEEK_BASE_URL": proxy.base_url,
+        "MIXPEEK_API_KEY": API_KEY,
+        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_REQUESTS_PER_SECOND": "500",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(), "--end", DAY.isoformat(),
+         "--warehouse", str(tmp_path / "w.duckdb")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "Traceback" not in output and API_KEY not in output
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    assert f"{DAY}: {RECORDS:,} distinct records fetched, the server reports {RECORDS + 25:,}" in errors[0]
+    assert "the day was not changed" in errors[0]
