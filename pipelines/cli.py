@@ -222,7 +222,12 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
 
     from pipelines.definitions import build_definitions
     from pipelines.instance import dagster_home, ensure_dagster_home
+    from pipelines.warehouse import warehouse_path_from_env
 
+    warehouse_file = Path(
+        resources["warehouse_db"].path if resources else warehouse_path_from_env()  # type: ignore[attr-defined]
+    )
+    first_load = not warehouse_file.exists()
     job = build_definitions(resources).resolve_job_def("interactions_job")
     # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
     tags = {
@@ -251,6 +256,9 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
     if failed_checks:
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
     if not result.success:
+        if first_load:  # a first load that failed leaves no empty warehouse behind
+            for leftover in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
+                leftover.unlink(missing_ok=True)
         _die(
             f"{'; '.join(failures) or 'the run failed'}. Nothing downstream of it was rebuilt: the analysts' "
             f"copy and the report keep their previous state (run {run_id}; `python3 dev.py dagster` shows it)"
@@ -259,9 +267,9 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
 
 
 def _root_cause(error: Any) -> str:
-    """The innermost cause of a Dagster step failure in one line, without the exception's module path (the
-    traceback stays in the instance for `dg dev`)."""
-    while getattr(error, "cause", None) is not None:
+    """The error our code raised under Dagster's wrapper of a step failure, in one line, without the exception's
+    module path (the traceback stays in the instance for `dg dev`)."""
+    while (error.cls_name or "").startswith("Dagster") and getattr(error, "cause", None) is not None:
         error = error.cause
     first = (error.message.strip().splitlines() or [""])[0]
     return re.sub(r"^[\w.]+\.(\w+): ", "", first)
@@ -282,7 +290,25 @@ def load(
         days = _days(date.fromisoformat(start), date.fromisoformat(end))
     except ValueError as exc:
         _die(str(exc))
+    _check_loadable(days)
     run_loads(days)
+
+
+def _check_loadable(days: list[date]) -> None:
+    """Refuse, in one line, what would otherwise fail inside Dagster with a traceback."""
+    from assets.raw import daily_partitions
+
+    for name in ("MIXPEEK_API_KEY", "MIXPEEK_NAMESPACE"):
+        if not os.environ.get(name):
+            _die(f"{name} is not set: export it (see .env.example), or try `interactions demo`")
+    today = datetime.now(UTC).date()
+    newest = today - timedelta(days=1)
+    if days[-1] > newest:
+        when = "is today" if days[-1] == today else "is in the future"
+        _die(f"{days[-1]} {when}; the newest complete day is {newest}")
+    first = daily_partitions.start.date()
+    if days[0] < first:
+        _die(f"{days[0]} is before the first partition, {first} (INTERACTIONS_START_DATE)")
 
 
 @app.command()

@@ -180,6 +180,20 @@ class MixpeekClient:
             with self.budget.slot():
                 try:
                     response = self._http.request(method, path, params=params, content=content)
+                except httpx.ConnectError as exc:
+                    self.stats.count(None, retried=attempt > 1)
+                    if not self.stats.by_status:
+                        # Nothing has ever answered: a wrong URL or a server that is not there. Retrying for
+                        # minutes would only hide that; once the server has answered, a refusal is a restart.
+                        raise MixpeekApiError(
+                            f"{method} {path}",
+                            status=None,
+                            error_type="ConnectError",
+                            message=f"cannot connect to {self.settings.base_url} ({exc or 'refused'}): "
+                            "check MIXPEEK_BASE_URL",
+                            attempts=attempt,
+                        ) from exc
+                    raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
                     self.stats.count(None, retried=attempt > 1)
                     # A dropped connection or a timeout: the request may be repeated, lists are reads.
