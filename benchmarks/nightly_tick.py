@@ -43,9 +43,7 @@ def main() -> None:
         dev = DagsterDev(env, cwd=tmp, log_path=tmp / "dagster_dev.log")
         try:
             dev.wait_ready(timeout=300)
-            state = dev.start_schedule("nightly_interactions")
-            runs = dev.wait_for_runs("interactions_job", count=3, timeout=1800)
-            dev.stop_schedule(state)
+            runs = dev.one_tick("nightly_interactions", "interactions_job", runs=3, timeout=1800)
             for run in runs:
                 run["steps"] = dev.step_seconds(run["runId"])
         finally:

@@ -11,6 +11,7 @@ that fail validation go to `raw.rejected_interactions` with the reason and the r
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 import orjson
 import pandas as pd
@@ -36,6 +38,9 @@ BATCH_ROWS = 10_000
 
 
 DEFAULT_MAX_REJECTED_SHARE = 0.01
+# A record larger than this is quarantined: API records are about 1 KB (metadata included), and one of many
+# megabytes would make every later staging refresh run out of memory. 256 KiB is 200 times the usual size.
+DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 
 
 class LoadAuditError(RuntimeError):
@@ -90,14 +95,27 @@ def day_window(day: date) -> Window:
     return Window(start, start + timedelta(days=1))
 
 
-def _rejection(raw: bytes, reason: str) -> dict[str, Any]:
+LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+INTERACTION_ID = re.compile(rb'"interaction_id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _rejection(raw: bytes, reason: str, *, kept_bytes: int | None = None) -> dict[str, Any]:
+    """A quarantine row: the id where it can be read, the reason, the JSON as received (its first
+    `kept_bytes` only, for a record too large to keep)."""
     interaction_id = None
+    if kept_bytes is not None:
+        found = INTERACTION_ID.search(raw)
+        interaction_id = found.group(1).decode("utf-8", "replace") if found else None
+        return {"interaction_id": interaction_id, "reason": reason,
+                "raw_json": raw[:kept_bytes].decode("utf-8", "replace")}  # fmt: skip
     try:
         parsed = orjson.loads(raw)
         if isinstance(parsed, dict) and isinstance(parsed.get("interaction_id"), str):
             interaction_id = parsed["interaction_id"]
     except orjson.JSONDecodeError:
-        pass
+        # Broken JSON: the id, where it can be read.
+        found = INTERACTION_ID.search(raw)
+        interaction_id = found.group(1).decode("utf-8", "replace") if found else None
     return {"interaction_id": interaction_id, "reason": reason, "raw_json": raw.decode("utf-8", "replace")}
 
 
@@ -113,9 +131,20 @@ class ValidatedPage:
     unknown_types: Counter[str] = field(default_factory=Counter)
 
 
-def validate_record(raw: msgspec.Raw, window: Window, page: ValidatedPage) -> None:
+def validate_record(
+    raw: msgspec.Raw, window: Window, page: ValidatedPage, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> None:
     """Accept one record (append its JSON line) or quarantine it with the reason."""
     data = bytes(raw)
+    if len(data) > max_record_bytes:
+        page.rejected.append(
+            _rejection(
+                data,
+                f"a record of {len(data):,} bytes, over the limit of {max_record_bytes:,}",
+                kept_bytes=4096,
+            )
+        )
+        return
     try:
         record = INTERACTION_DECODER.decode(data)
         line = data
@@ -134,7 +163,11 @@ def validate_record(raw: msgspec.Raw, window: Window, page: ValidatedPage) -> No
             return
         line = orjson.dumps({**known, "extra": extra})
     except msgspec.DecodeError as exc:
-        page.rejected.append(_rejection(data, f"not a JSON object: {exc}"))
+        if LONE_SURROGATE.search(data):
+            reason = "text that is not valid Unicode (a lone UTF-16 surrogate, or invalid UTF-8)"
+        else:
+            reason = f"not a JSON object: {exc}"
+        page.rejected.append(_rejection(data, reason))
         return
     if not (_is_json_object_or_null(record.metadata) and _is_json_object_or_null(record.query_snapshot)):
         page.rejected.append(_rejection(data, "metadata and query_snapshot must be JSON objects or null"))
@@ -153,6 +186,20 @@ def validate_record(raw: msgspec.Raw, window: Window, page: ValidatedPage) -> No
     page.lines.append(line)
 
 
+class _UntypableBatch(Exception):
+    """A batch DuckDB could not type inside the day's transaction, which is void from then on."""
+
+
+@dataclass(frozen=True)
+class _LoadOptions:
+    page_size: int
+    sub_windows: int | None
+    memory_limit: str
+    pseudonymiser: Pseudonymiser | None
+    max_rejected_share: float
+    max_record_bytes: int
+
+
 def load_day(
     client: MixpeekClient,
     warehouse_path: str,
@@ -164,84 +211,171 @@ def load_day(
     memory_limit: str = "512MB",
     pseudonymiser: Pseudonymiser | None = None,
     max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> LoadReport:
     started = time.perf_counter()
-    started_at = datetime.now(UTC)
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
+    options = _LoadOptions(
+        page_size, sub_windows, memory_limit, pseudonymiser, max_rejected_share, max_record_bytes
+    )
+    try:
+        report = _load_once(client, warehouse_path, day, run_id, options, staged=False)
+    except _UntypableBatch:
+        # A record DuckDB cannot type (a value past a column's range, invalid UTF-8, a duplicate key): its
+        # batch failed inside the day's transaction, which then rolled back. The day is loaded again through a
+        # staging file, where each batch commits on its own and a failing one is split until the records it
+        # refuses are found and quarantined. Rare, so the usual load pays nothing for it.
+        report = _load_once(client, warehouse_path, day, run_id, options, staged=True)
+    report.requests = client.stats.requests - stats_before[0]
+    report.retries = client.stats.retries - stats_before[1]
+    report.throttled = client.stats.throttled - stats_before[2]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_once(
+    client: MixpeekClient, warehouse_path: str, day: date, run_id: str, options: _LoadOptions, *, staged: bool
+) -> LoadReport:
+    started_at = datetime.now(UTC)
     report = LoadReport(partition_date=day)
     window = day_window(day)
     fetch = WindowReport()
     params = {"partition_date": day, "loaded_at": datetime.now(UTC), "run_id": run_id}
-
-    con = warehouse.connect(warehouse_path, memory_limit=memory_limit)
     scratch = tempfile.TemporaryDirectory(prefix="interactions-load-")
+    staged_path = Path(scratch.name) / "staged.duckdb"
+    pending = ValidatedPage()
+    con = None
     try:
-        warehouse.ensure_raw_tables(con)
-        con.execute("BEGIN TRANSACTION")
-        warehouse.run(con, "raw/log_changed_event_dates", **params)  # the days the old rows belonged to
-        warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
-        warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
-        pending = ValidatedPage()
+        if staged:
+            target = warehouse.connect(staged_path, memory_limit=options.memory_limit)
+            warehouse.ensure_raw_tables(target)
+        else:  # straight into the warehouse, inside the day's transaction
+            con = target = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
+            warehouse.ensure_raw_tables(con)
+            _replace_day_begin(con, day, params)
+        fetcher = WindowFetcher(client, page_size=options.page_size, sub_windows=options.sub_windows)
         batch_path = Path(scratch.name) / "batch.ndjson"
-
-        def flush() -> None:
-            # Accepted records go to DuckDB as JSON lines: its C++ reader types the columns (sql/raw/
-            # insert_interactions_batch.sql), so Python never builds a row. Memory holds one batch at a time.
-            if pending.lines:
-                if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
-                    pending.lines[:] = [pseudonymiser.apply(line) for line in pending.lines]
-                batch_path.write_bytes(b"\n".join(pending.lines))
-                warehouse.run(con, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
-                pending.lines.clear()
-            if pending.rejected:
-                if pseudonymiser is not None:
-                    for rejection in pending.rejected:
-                        rejection["raw_json"] = pseudonymiser.apply(rejection["raw_json"].encode()).decode()
-                con.register("rejected_batch", pd.DataFrame(pending.rejected))
-                warehouse.run(con, "raw/insert_rejected_batch", **params)
-                con.unregister("rejected_batch")
-                report.rejected += len(pending.rejected)
-                pending.rejected.clear()
-
-        fetcher = WindowFetcher(client, page_size=page_size, sub_windows=sub_windows)
         for page in fetcher.pages(window, fetch):
             report.fetched += len(page)
             for raw in page:
-                validate_record(raw, window, pending)
+                validate_record(raw, window, pending, max_record_bytes=options.max_record_bytes)
             if len(pending.lines) >= BATCH_ROWS:
-                flush()
-        flush()
-        landed_before_dedupe = warehouse.one(con, "raw/count_interactions_partition", partition_date=day)[0]
-        warehouse.run(con, "raw/dedupe_interactions_partition", partition_date=day)
-        report.rows = warehouse.one(con, "raw/count_interactions_partition", partition_date=day)[0]
+                _stage_batch(
+                    target, pending, batch_path, params, options.pseudonymiser, report, bisect=staged
+                )
+        _stage_batch(target, pending, batch_path, params, options.pseudonymiser, report, bisect=staged)
+        landed_before_dedupe = warehouse.one(target, "raw/count_interactions_partition", partition_date=day)[
+            0
+        ]
+        warehouse.run(target, "raw/dedupe_interactions_partition", partition_date=day)
+        report.rows = warehouse.one(target, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
+        if staged:
+            target.close()
+            con = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
+            warehouse.ensure_raw_tables(con)
+            con.execute("ATTACH ? AS staged (READ_ONLY)", [str(staged_path)])
+            _replace_day_begin(con, day, params)
+            warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
+            warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
+        # Audit, then publish: commit only when every audit of the day, landed but uncommitted, passes.
         report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
         report.window_open = window.end > started_at
         audit_started = time.perf_counter()
-        failures = audit_day(con, day, report, max_rejected_share)
+        failures = audit_day(con, day, report, options.max_rejected_share)
         report.audit_seconds = time.perf_counter() - audit_started
         if failures:
             raise LoadAuditError(day, failures)
         warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
         con.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(Exception):  # the transaction may not have begun
-            con.execute("ROLLBACK")
+        if con is not None:
+            with contextlib.suppress(Exception):  # the transaction may not have begun
+                con.execute("ROLLBACK")
         raise
     finally:
-        con.close()
+        if con is not None:
+            con.close()
+        if staged:
+            with contextlib.suppress(Exception):
+                target.close()
         scratch.cleanup()
-
     report.pages = fetch.pages
     report.splits = fetch.splits
     report.paging_mode = fetch.mode
     report.max_offset = fetch.max_offset
     report.unknown_types = dict(pending.unknown_types)
-    report.requests = client.stats.requests - stats_before[0]
-    report.retries = client.stats.retries - stats_before[1]
-    report.throttled = client.stats.throttled - stats_before[2]
-    report.seconds = time.perf_counter() - started
     return report
+
+
+def _replace_day_begin(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
+    """Open the day's transaction: log the days the old rows belonged to, then delete them."""
+    con.execute("BEGIN TRANSACTION")
+    warehouse.run(con, "raw/log_changed_event_dates", **params)
+    warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
+    warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
+
+
+def _stage_batch(
+    stage: Any,
+    pending: ValidatedPage,
+    batch_path: Path,
+    params: dict[str, Any],
+    pseudonymiser: Pseudonymiser | None,
+    report: LoadReport,
+    *,
+    bisect: bool,
+) -> None:
+    """Accepted records go to DuckDB as JSON lines: its C++ reader types the columns (sql/raw/
+    insert_interactions_batch.sql), so Python never builds a row, and memory holds one batch at a time. With
+    `bisect` (a staging file, where each statement commits on its own), a batch DuckDB cannot type is split in
+    halves until the records it cannot take are found: those are quarantined with DuckDB's reason, the rest
+    land. Without it (inside the warehouse's transaction) such a batch raises _UntypableBatch."""
+    if pending.lines:
+        if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
+            pending.lines[:] = [pseudonymiser.apply(line) for line in pending.lines]
+        if bisect:
+            _insert_typed(stage, pending.lines, batch_path, params, pending.rejected)
+        else:
+            batch_path.write_bytes(b"\n".join(pending.lines))
+            try:
+                warehouse.run(stage, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
+            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                raise _UntypableBatch(str(exc)) from exc
+        pending.lines.clear()
+    if pending.rejected:
+        if pseudonymiser is not None:
+            for rejection in pending.rejected:
+                rejection["raw_json"] = pseudonymiser.apply(rejection["raw_json"].encode()).decode()
+        stage.register("rejected_batch", pd.DataFrame(pending.rejected))
+        warehouse.run(stage, "raw/insert_rejected_batch", **params)
+        stage.unregister("rejected_batch")
+        report.rejected += len(pending.rejected)
+        pending.rejected.clear()
+
+
+def _insert_typed(
+    stage: Any, lines: list[bytes], batch_path: Path, params: dict[str, Any], rejected: list[dict[str, Any]]
+) -> None:
+    batch_path.write_bytes(b"\n".join(lines))
+    try:
+        # Each statement commits on its own in the staging file: a failed batch leaves nothing behind.
+        warehouse.run(stage, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
+    except duckdb.Error as exc:
+        if len(lines) == 1:
+            rejected.append(_rejection(lines[0], f"DuckDB cannot type the record: {_duckdb_reason(exc)}"))
+            return
+        middle = len(lines) // 2
+        _insert_typed(stage, lines[:middle], batch_path, params, rejected)
+        _insert_typed(stage, lines[middle:], batch_path, params, rejected)
+
+
+def _duckdb_reason(exc: duckdb.Error) -> str:
+    """DuckDB's message without the scratch file's path and without the record it quotes (kept beside)."""
+    first = str(exc).splitlines()[0]
+    first = re.sub(r' in file "[^"]*",?', "", first)
+    first = re.sub(r"Object \{.*?(?= has )", "the record", first)
+    return first[:300]
 
 
 def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float) -> list[str]:

@@ -6,6 +6,7 @@ is shared, and a 429 pauses all workers until its Retry-After has passed, so a t
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -274,8 +275,41 @@ class MixpeekClient:
 def _decode_list_page(content: bytes) -> ListPage:
     """A list answer, or a TransientError when the body is no page of records: a proxy or gateway glitch is
     retried like a 5xx, and a server that keeps answering so fails the load instead of emptying the day."""
-    page = LIST_PAGE_DECODER.decode(content)
+    try:
+        page = LIST_PAGE_DECODER.decode(content)
+    except msgspec.DecodeError:
+        lenient = _decode_complete_page(content)
+        if lenient is None:
+            raise  # really cut short: retried
+        page = lenient
     problem = page.problem()
     if problem is not None:
         raise TransientError(200, "InvalidResponse", problem)
+    return page
+
+
+def _decode_complete_page(content: bytes) -> ListPage | None:
+    """A body msgspec refuses that is nonetheless complete JSON: text that is not valid Unicode (a lone UTF-16
+    surrogate escape, invalid UTF-8) inside a record. msgspec calls it truncated; retrying it would give the
+    same body every time. Python's parser reads it, the readable records pass on as they are, and each
+    unreadable one travels as ASCII-escaped JSON, which the record validation then quarantines. None when the
+    body really is cut short."""
+    try:
+        parsed = json.loads(content.decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    rows = parsed.pop("results", None)
+    items = parsed.pop("items", None)
+    page = LIST_PAGE_DECODER.decode(orjson.dumps(parsed))
+    records = rows if rows is not None else items
+    if isinstance(records, list):
+        raws = []
+        for record in records:
+            try:
+                raws.append(msgspec.Raw(orjson.dumps(record)))
+            except TypeError:  # orjson refuses strings with surrogates
+                raws.append(msgspec.Raw(json.dumps(record, ensure_ascii=True).encode()))
+        page.results = raws
     return page

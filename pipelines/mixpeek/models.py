@@ -29,7 +29,7 @@ KNOWN_INTERACTION_TYPES: frozenset[str] = frozenset(
 
 JSON_NULL = msgspec.Raw(b"null")
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]  # the warehouse's INTEGER columns
 
 
 class Interaction(msgspec.Struct, forbid_unknown_fields=True):

@@ -137,6 +137,14 @@ class DagsterDev:
             time.sleep(2)
         raise TimeoutError(f"runs not finished after {timeout} s: {runs}\n{self.output()[-4000:]}")
 
+    def one_tick(self, schedule: str, job_name: str, runs: int, timeout: float) -> list[dict[str, Any]]:
+        """Switch the schedule on, wait for its tick's `runs` runs to finish, switch it off again."""
+        state = self.start_schedule(schedule)
+        try:
+            return self.wait_for_runs(job_name, count=runs, timeout=timeout)
+        finally:
+            self.stop_schedule(state)
+
     def step_seconds(self, run_id: str) -> dict[str, float]:
         """Each step's wall time in a run."""
         data = self.graphql(

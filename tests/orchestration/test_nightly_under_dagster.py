@@ -36,9 +36,7 @@ def test_a_schedule_tick_under_dagster_dev_refreshes_everything(
     dev = DagsterDev(env, cwd=tmp_path, log_path=tmp_path / "dagster_dev.log")
     try:
         dev.wait_ready(timeout=240)
-        state = dev.start_schedule("nightly_interactions")
-        runs = dev.wait_for_runs("interactions_job", count=3, timeout=600)
-        dev.stop_schedule(state)
+        runs = dev.one_tick("nightly_interactions", "interactions_job", runs=3, timeout=600)
         log = dev.output()
     finally:
         dev.stop()

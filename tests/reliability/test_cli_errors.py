@@ -93,3 +93,14 @@ def test_a_day_that_is_not_over(server: EmulatorServer, tmp_path: Path) -> None:
 def test_a_day_before_the_first_partition(server: EmulatorServer, tmp_path: Path) -> None:
     line = one_error_line(interactions_load(tmp_path, api(server), "2024-06-01", "2024-06-02"))
     assert "2024-06-01 is before the first partition, 2025-01-01" in line
+
+
+def test_a_day_failing_its_audit_is_one_line_with_the_figures(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.reliability.conftest import RECORDS
+    from tests.reliability.misbehaving import always
+    from tests.reliability.test_misbehaving_server import shift_total
+
+    proxy = proxied(always(shift_total(5)))  # on each of the five sub-windows' first page
+    line = one_error_line(interactions_load(tmp_path, api(proxy), DAY.isoformat(), DAY.isoformat()))
+    assert f"{DAY}: {RECORDS:,} distinct records fetched, the server reports {RECORDS + 25:,}" in line
+    assert "the day was not changed" in line and API_KEY not in line
