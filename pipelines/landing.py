@@ -41,6 +41,10 @@ DEFAULT_MAX_REJECTED_SHARE = 0.01
 # A record larger than this is quarantined: API records are about 1 KB (metadata included), and one of many
 # megabytes would make every later staging refresh run out of memory. 256 KiB is 200 times the usual size.
 DEFAULT_MAX_RECORD_BYTES = 256 * 1024
+# Records stamped outside the day asked for are quarantined; this many (10, or 1% of the day) mean the server
+# does not filter by time at all.
+MAX_STRAYS = 10
+MAX_STRAY_SHARE = 0.01
 
 
 class LoadAuditError(RuntimeError):
@@ -73,6 +77,7 @@ class LoadReport:
     received: int = 0  # distinct records received, accepted or quarantined: what the server's total counts
     window_open: bool = False  # the day is not over: records may still arrive, so completeness is not final
     audit_seconds: float = 0.0  # the audits' share of `seconds`
+    outside_window: int = 0  # records the server sent stamped outside the day (quarantined)
 
     @property
     def rows_per_second(self) -> float:
@@ -129,6 +134,7 @@ class ValidatedPage:
     lines: list[bytes] = field(default_factory=list)  # accepted records as JSON lines, ready for DuckDB
     rejected: list[dict[str, Any]] = field(default_factory=list)
     unknown_types: Counter[str] = field(default_factory=Counter)
+    outside_window: int = 0  # records stamped outside the window asked for (each also quarantined)
 
 
 def validate_record(
@@ -177,6 +183,7 @@ def validate_record(
     )  # naive = UTC
     if not window.start <= stamp < window.end:
         # A record outside the window it was asked for would land in the wrong partition.
+        page.outside_window += 1
         page.rejected.append(_rejection(data, f"timestamp {stamp.isoformat()} outside the requested window"))
         return
     if not KNOWN_INTERACTION_TYPES.issuperset(record.interaction_type):
@@ -280,6 +287,7 @@ def _load_once(
             warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
         # Audit, then publish: commit only when every audit of the day, landed but uncommitted, passes.
         report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
+        report.outside_window = pending.outside_window
         report.window_open = window.end > started_at
         audit_started = time.perf_counter()
         failures = audit_day(con, day, report, options.max_rejected_share)
@@ -381,6 +389,12 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
 def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float) -> list[str]:
     """The blocking audits of a day landed but not yet committed, each failure in words with its figures."""
     failures = []
+    # A server that does not apply the time filter sends other days' records: name it, beside the figures.
+    if report.outside_window > max(MAX_STRAYS, MAX_STRAY_SHARE * report.fetched):
+        failures.append(
+            f"the server ignores the time filter: {report.outside_window:,} of the {report.fetched:,} records "
+            "it sent lie outside the day"
+        )
     report.received = warehouse.one(con, "raw/count_received_partition", partition_date=day)[0]
     if report.total_checked and not report.window_open and report.received != report.server_total:
         failures.append(

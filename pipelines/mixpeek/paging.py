@@ -18,8 +18,10 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from pipelines.mixpeek.client import MixpeekClient
 from pipelines.mixpeek.errors import MixpeekApiError
@@ -83,6 +85,36 @@ class WindowReport:
                 setattr(self, name, getattr(self, name) + value)
 
 
+class _Stamp(msgspec.Struct):
+    timestamp: datetime | None = None
+
+
+_STAMP_DECODER = msgspec.json.Decoder(_Stamp)
+# Up to this share of a first page may lie outside its window (each such record is quarantined); more means the
+# server did not apply the filter, and every sub-window would receive, and quarantine, the same foreign records.
+MAX_OUTSIDE_SHARE = 0.5
+
+
+def _refuse_an_ignored_time_filter(records: list[Any], window: Window) -> None:
+    outside = 0
+    for raw in records:
+        try:
+            stamp = _STAMP_DECODER.decode(bytes(raw)).timestamp
+        except msgspec.MsgspecError:
+            continue  # a broken record: the record validation quarantines it
+        if stamp is not None:
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            outside += not window.start <= stamp < window.end
+    if records and outside > MAX_OUTSIDE_SHARE * len(records):
+        raise MixpeekApiError(
+            "POST list",
+            status=200,
+            error_type="FilterIgnored",
+            message=f"the server ignores the time filter: {outside:,} of the {len(records):,} records it sent "
+            f"for [{iso(window.start)}, {iso(window.end)}) lie outside it",
+        )
+
+
 class WindowFetcher:
     def __init__(
         self, client: MixpeekClient, *, page_size: int = 1000, sub_windows: int | None = None
@@ -143,6 +175,7 @@ class WindowFetcher:
     def _leaf(self, window: Window, report: WindowReport) -> Iterator[list[Any]]:
         body = window_body(window, self.client.settings.retriever_id)
         first = self.client.list_interactions(body, limit=self.page_size, include_total=True)
+        _refuse_an_ignored_time_filter(first.records, window)
         total = first.pagination.total
         pagination = first.pagination
         if pagination.next_cursor or len(first.records) < self.page_size or total == len(first.records):

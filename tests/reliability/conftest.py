@@ -18,11 +18,12 @@ def proxied(server: EmulatorServer) -> Iterator[Callable[[Rewrite], EmulatorServ
     fill(server, spread_over_day(RECORDS))
     started: list[EmulatorServer] = []
 
-    def start(rewrite: Rewrite) -> EmulatorServer:
-        proxy = EmulatorServer(MisbehavingProxy(server.base_url, rewrite)).start()  # type: ignore[arg-type]
-        started.append(proxy)
-        return proxy
+    def start(rewrite: Rewrite, rewrite_request: Callable[[dict], dict] | None = None) -> EmulatorServer:
+        proxy = MisbehavingProxy(server.base_url, rewrite, rewrite_request)
+        proxy_server = EmulatorServer(proxy).start()  # type: ignore[arg-type]
+        started.append(proxy_server)
+        return proxy_server
 
     yield start
-    for proxy in started:
-        proxy.stop()
+    for proxy_server in started:
+        proxy_server.stop()

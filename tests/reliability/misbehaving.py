@@ -26,8 +26,14 @@ LIST_PATH = "/v1/retrievers/interactions/list"
 class MisbehavingProxy:
     """Serve it with EmulatorServer (it has the `.app` the server runs)."""
 
-    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        rewrite: Rewrite,
+        rewrite_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.rewrite = rewrite
+        self.rewrite_request = rewrite_request  # what the server makes of a list request's body
         self.list_answers = 0
         self._lock = threading.Lock()
         self._upstream = httpx.AsyncClient(base_url=upstream, timeout=60)
@@ -35,10 +41,12 @@ class MisbehavingProxy:
 
     async def _forward(self, request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        content = await request.body()
+        if request.url.path == LIST_PATH and self.rewrite_request is not None and content:
+            content = orjson.dumps(self.rewrite_request(orjson.loads(content)))
         answer = await self._upstream.request(
-            request.method, request.url.path, params=request.query_params, headers=headers,
-            content=await request.body(),
-        )  # fmt: skip
+            request.method, request.url.path, params=request.query_params, headers=headers, content=content
+        )
         if request.url.path == LIST_PATH and answer.status_code == 200:
             with self._lock:
                 self.list_answers += 1
@@ -50,6 +58,10 @@ class MisbehavingProxy:
             k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")
         }
         return Response(answer.content, status_code=answer.status_code, headers=passed)
+
+
+def as_sent(_number: int, _body: dict[str, Any]) -> bytes | None:
+    return None
 
 
 def always(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Rewrite:

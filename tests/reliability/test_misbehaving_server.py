@@ -15,9 +15,9 @@ import pytest
 from pipelines.emulator.server import EmulatorServer
 from pipelines.landing import load_day
 from pipelines.mixpeek.errors import MixpeekApiError
-from tests.pipeline.conftest import DAY, make_client, spread_over_day
+from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.conftest import RECORDS
-from tests.reliability.misbehaving import Rewrite, always, first
+from tests.reliability.misbehaving import Rewrite, always, as_sent, first
 
 
 def day_rows(path: Path) -> list[tuple[Any, ...]]:
@@ -186,3 +186,40 @@ def test_a_poison_record_is_quarantined_with_its_reason_and_the_rest_of_its_day_
     con.close()
     assert len(quarantined) == 1 and reason in quarantined[0][1], quarantined
     assert quarantined[0][0] is not None and landed == RECORDS - 1  # its id read, and not among those landed
+
+
+def without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda body: {k: v for k, v in body.items() if k != key}
+
+
+def test_a_server_that_ignores_the_time_filter_is_refused_by_name(server, proxied, loaded_once: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every window would get the whole namespace back: 'N records share one millisecond', or each foreign record
+    quarantined once per sub-window, used to be the outcome."""
+    from datetime import timedelta
+
+    fill(server, spread_over_day(1500, DAY + timedelta(days=1), start_index=50_000))  # the next day too
+    from pipelines.landing import LoadAuditError
+
+    before = day_rows(loaded_once)
+    proxy = proxied(as_sent, rewrite_request=without("filters"))
+    # One window: the day's first page is the day's own records, the rest are the next day's (the audit says so).
+    with pytest.raises(
+        LoadAuditError, match="the server ignores the time filter: 1,500 of the 4,000 records"
+    ):
+        load(proxy, loaded_once)
+    # Five sub-windows, as the loader runs by default: the later ones' first pages give it away at once.
+    with (
+        make_client(proxy) as client,
+        pytest.raises(MixpeekApiError, match="the server ignores the time filter"),
+    ):
+        load_day(client, str(loaded_once), DAY, "run-test", sub_windows=5)
+    assert day_rows(loaded_once) == before
+
+
+def test_a_server_that_ignores_sort_still_gives_the_day_once(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Newest first (the route's default) instead of the ascending order asked for: cursors do not depend on the
+    order, and the audit counts distinct records, so the day lands whole and once."""
+    path = tmp_path / "warehouse.duckdb"
+    load(proxied(as_sent, rewrite_request=without("sort")), path)
+    rows = day_rows(path)
+    assert len(rows) == RECORDS == len({row[0] for row in rows})
