@@ -256,7 +256,7 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
     if failed_checks:
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
     if not result.success:
-        if first_load:  # a first load that failed leaves no empty warehouse behind
+        if first_load and _holds_no_interactions(warehouse_file):  # no empty warehouse left behind
             for leftover in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
                 leftover.unlink(missing_ok=True)
         _die(
@@ -264,6 +264,27 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
             f"copy and the report keep their previous state (run {run_id}; `python3 dev.py dagster` shows it)"
         )
     typer.echo(f"run {run_id} succeeded: {len(days)} days loaded, staging, marts, report and copy refreshed")
+
+
+def _holds_no_interactions(path: Path) -> bool:
+    """True for a warehouse file a failed first run created without landing a day (a range that failed on
+    its third day keeps the two it landed)."""
+    import duckdb
+
+    from pipelines import warehouse as warehouse_db
+
+    if not path.exists():
+        return True
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        return warehouse_db.one(con, "checks/raw_interactions_row_count")[0] == 0
+    except duckdb.CatalogException:  # not even the table: nothing was landed
+        return True
+    finally:
+        con.close()
 
 
 def _root_cause(error: Any) -> str:

@@ -104,3 +104,29 @@ def test_a_day_failing_its_audit_is_one_line_with_the_figures(proxied, tmp_path:
     line = one_error_line(interactions_load(tmp_path, api(proxy), DAY.isoformat(), DAY.isoformat()))
     assert f"{DAY}: {RECORDS:,} distinct records fetched, the server reports {RECORDS + 25:,}" in line
     assert "the day was not changed" in line and API_KEY not in line
+
+
+def test_a_range_failing_on_its_second_day_keeps_the_first(
+    server: EmulatorServer, proxied, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Only a first load that landed nothing is removed: days landed before the failure stay."""
+    from tests.reliability.conftest import RECORDS
+    from tests.reliability.test_misbehaving_server import day_rows, shift_total
+
+    second = DAY + timedelta(days=1)
+    fill(server, spread_over_day(300, second, start_index=90_000))
+    wrong_total = shift_total(5)
+
+    def second_day_only(_number: int, body: dict) -> bytes | None:  # type: ignore[type-arg]
+        records = body.get("results") or []
+        if records and records[0]["timestamp"].startswith(second.isoformat()):
+            import orjson
+
+            return orjson.dumps(wrong_total(body))
+        return None
+
+    line = one_error_line(
+        interactions_load(tmp_path, api(proxied(second_day_only)), DAY.isoformat(), second.isoformat())
+    )
+    assert f"{second}:" in line and "the day was not changed" in line
+    assert len(day_rows(tmp_path / "w.duckdb")) == RECORDS  # the first day, landed before the failure
