@@ -85,6 +85,11 @@ class WindowReport:
                 setattr(self, name, getattr(self, name) + value)
 
 
+def looks_capped(total: int) -> bool:
+    """A total that may be a cap rather than a count: a round thousand from 5,000 up (10,000 among them)."""
+    return total >= 5_000 and total % 1_000 == 0
+
+
 class _Stamp(msgspec.Struct):
     timestamp: datetime | None = None
 
@@ -177,6 +182,13 @@ class WindowFetcher:
         first = self.client.list_interactions(body, limit=self.page_size, include_total=True)
         _refuse_an_ignored_time_filter(first.records, window)
         total = first.pagination.total
+        if total is not None and looks_capped(total) and window.end - window.start > MIN_SPLIT:
+            # A total at a cap (10,000) or another round figure may be the server's ceiling, not the count:
+            # split the window and count each half again; splitting only costs requests, never records.
+            report.add(splits=1)
+            for half in window.halves():
+                yield from self._leaf(half, report)
+            return
         pagination = first.pagination
         if pagination.next_cursor or len(first.records) < self.page_size or total == len(first.records):
             # Cursor mode (or a window that fits in one page).

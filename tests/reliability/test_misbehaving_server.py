@@ -17,7 +17,7 @@ from pipelines.landing import load_day
 from pipelines.mixpeek.errors import MixpeekApiError
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.conftest import RECORDS
-from tests.reliability.misbehaving import Rewrite, always, as_sent, first
+from tests.reliability.misbehaving import MisbehavingProxy, Rewrite, always, as_sent, first
 
 
 def day_rows(path: Path) -> list[tuple[Any, ...]]:
@@ -223,3 +223,26 @@ def test_a_server_that_ignores_sort_still_gives_the_day_once(proxied, tmp_path: 
     load(proxied(as_sent, rewrite_request=without("sort")), path)
     rows = day_rows(path)
     assert len(rows) == RECORDS == len({row[0] for row in rows})
+
+
+def test_a_total_capped_at_10000_is_split_and_recounted_until_the_day_lands_whole(
+    server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A server that reports at most 10,000 however many it holds (15,000 here): windows whose total sits at the
+    cap are split and counted again, so every record lands once instead of the day failing, or losing 5,000."""
+    held = 15_000
+    fill(server, spread_over_day(held, start_index=200_000))
+
+    def cap(body: dict[str, Any]) -> dict[str, Any]:
+        pagination = dict(body.get("pagination") or {})
+        if pagination.get("total") is not None:
+            pagination["total"] = min(pagination["total"], 10_000)
+        return {**body, "pagination": pagination}
+
+    with EmulatorServer(MisbehavingProxy(server.base_url, always(cap))) as proxy:  # type: ignore[arg-type]
+        path = tmp_path / "warehouse.duckdb"
+        with make_client(proxy) as client:
+            report = load_day(client, str(path), DAY, "run-test", sub_windows=1)
+    assert report.splits >= 1 and report.received == report.server_total == held
+    rows = day_rows(path)
+    assert len(rows) == held == len({row[0] for row in rows})
