@@ -302,7 +302,10 @@ def _decode_complete_page(content: bytes) -> ListPage | None:
         return None
     rows = parsed.pop("results", None)
     items = parsed.pop("items", None)
-    page = LIST_PAGE_DECODER.decode(orjson.dumps(parsed))
+    try:
+        page = LIST_PAGE_DECODER.decode(orjson.dumps(parsed))
+    except (TypeError, msgspec.MsgspecError):
+        return None  # the page itself, not one record, is unreadable: retried, then a failure that says so
     records = rows if rows is not None else items
     if isinstance(records, list):
         raws = []
