@@ -78,6 +78,13 @@ class LoadReport:
     window_open: bool = False  # the day is not over: records may still arrive, so completeness is not final
     audit_seconds: float = 0.0  # the audits' share of `seconds`
     outside_window: int = 0  # records the server sent stamped outside the day (quarantined)
+    duplicate_rows: int = 0  # rows sharing an interaction_id, in the day or with another day (audited)
+    negative_positions: int = 0  # audited
+
+    @property
+    def count_disagrees(self) -> bool:
+        """The distinct records received differ from the server's total, for a day that is over."""
+        return self.total_checked and not self.window_open and self.received != self.server_total
 
     @property
     def rows_per_second(self) -> float:
@@ -108,20 +115,23 @@ def _rejection(raw: bytes, reason: str, *, kept_bytes: int | None = None) -> dic
     """A quarantine row: the id where it can be read, the reason, the JSON as received (its first
     `kept_bytes` only, for a record too large to keep)."""
     interaction_id = None
-    if kept_bytes is not None:
-        found = INTERACTION_ID.search(raw)
-        interaction_id = found.group(1).decode("utf-8", "replace") if found else None
-        return {"interaction_id": interaction_id, "reason": reason,
-                "raw_json": raw[:kept_bytes].decode("utf-8", "replace")}  # fmt: skip
-    try:
-        parsed = orjson.loads(raw)
-        if isinstance(parsed, dict) and isinstance(parsed.get("interaction_id"), str):
-            interaction_id = parsed["interaction_id"]
-    except orjson.JSONDecodeError:
-        # Broken JSON: the id, where it can be read.
-        found = INTERACTION_ID.search(raw)
-        interaction_id = found.group(1).decode("utf-8", "replace") if found else None
+    if kept_bytes is None:
+        try:
+            parsed = orjson.loads(raw)
+            if isinstance(parsed, dict) and isinstance(parsed.get("interaction_id"), str):
+                interaction_id = parsed["interaction_id"]
+        except orjson.JSONDecodeError:
+            interaction_id = _readable_id(raw)
+    else:
+        interaction_id = _readable_id(raw)
+        raw = raw[:kept_bytes]
     return {"interaction_id": interaction_id, "reason": reason, "raw_json": raw.decode("utf-8", "replace")}
+
+
+def _readable_id(raw: bytes) -> str | None:
+    """The interaction_id of JSON that cannot be parsed (broken, or too large to parse), where it can be read."""
+    found = INTERACTION_ID.search(raw)
+    return found.group(1).decode("utf-8", "replace") if found else None
 
 
 def _is_json_object_or_null(raw: msgspec.Raw) -> bool:
@@ -251,11 +261,11 @@ def _load_once(
     scratch = tempfile.TemporaryDirectory(prefix="interactions-load-")
     staged_path = Path(scratch.name) / "staged.duckdb"
     pending = ValidatedPage()
-    con = None
+    con = stage = None
     try:
         if staged:
-            target = warehouse.connect(staged_path, memory_limit=options.memory_limit)
-            warehouse.ensure_raw_tables(target)
+            stage = target = warehouse.connect(staged_path, memory_limit=options.memory_limit)
+            warehouse.ensure_raw_tables(stage)
         else:  # straight into the warehouse, inside the day's transaction
             con = target = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
             warehouse.ensure_raw_tables(con)
@@ -277,8 +287,9 @@ def _load_once(
         warehouse.run(target, "raw/dedupe_interactions_partition", partition_date=day)
         report.rows = warehouse.one(target, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
-        if staged:
-            target.close()
+        if stage is not None:
+            stage.close()
+            stage = None
             con = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
             warehouse.ensure_raw_tables(con)
             con.execute("ATTACH ? AS staged (READ_ONLY)", [str(staged_path)])
@@ -302,11 +313,9 @@ def _load_once(
                 con.execute("ROLLBACK")
         raise
     finally:
-        if con is not None:
-            con.close()
-        if staged:
-            with contextlib.suppress(Exception):
-                target.close()
+        for connection in (con, stage):
+            if connection is not None:
+                connection.close()
         scratch.cleanup()
     report.pages = fetch.pages
     report.splits = fetch.splits
@@ -342,14 +351,7 @@ def _stage_batch(
     if pending.lines:
         if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
             pending.lines[:] = [pseudonymiser.apply(line) for line in pending.lines]
-        if bisect:
-            _insert_typed(stage, pending.lines, batch_path, params, pending.rejected)
-        else:
-            batch_path.write_bytes(b"\n".join(pending.lines))
-            try:
-                warehouse.run(stage, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
-            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-                raise _UntypableBatch(str(exc)) from exc
+        _insert_typed(stage, pending.lines, batch_path, params, pending.rejected, bisect=bisect)
         pending.lines.clear()
     if pending.rejected:
         if pseudonymiser is not None:
@@ -362,20 +364,32 @@ def _stage_batch(
         pending.rejected.clear()
 
 
+# What DuckDB raises for a value it cannot type; anything else (a full disk, a lock) is no record's fault.
+TYPING_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException)
+
+
 def _insert_typed(
-    stage: Any, lines: list[bytes], batch_path: Path, params: dict[str, Any], rejected: list[dict[str, Any]]
+    stage: Any,
+    lines: list[bytes],
+    batch_path: Path,
+    params: dict[str, Any],
+    rejected: list[dict[str, Any]],
+    *,
+    bisect: bool,
 ) -> None:
     batch_path.write_bytes(b"\n".join(lines))
     try:
-        # Each statement commits on its own in the staging file: a failed batch leaves nothing behind.
         warehouse.run(stage, "raw/insert_interactions_batch", batch_path=str(batch_path), **params)
-    except duckdb.Error as exc:
+    except TYPING_ERRORS as exc:
+        if not bisect:
+            raise _UntypableBatch(str(exc)) from exc
+        # Each statement commits on its own in the staging file: a failed batch left nothing behind.
         if len(lines) == 1:
             rejected.append(_rejection(lines[0], f"DuckDB cannot type the record: {_duckdb_reason(exc)}"))
             return
         middle = len(lines) // 2
-        _insert_typed(stage, lines[:middle], batch_path, params, rejected)
-        _insert_typed(stage, lines[middle:], batch_path, params, rejected)
+        _insert_typed(stage, lines[:middle], batch_path, params, rejected, bisect=True)
+        _insert_typed(stage, lines[middle:], batch_path, params, rejected, bisect=True)
 
 
 def _duckdb_reason(exc: duckdb.Error) -> str:
@@ -396,17 +410,19 @@ def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float
             "it sent lie outside the day"
         )
     report.received = warehouse.one(con, "raw/count_received_partition", partition_date=day)[0]
-    if report.total_checked and not report.window_open and report.received != report.server_total:
+    if report.count_disagrees:
         failures.append(
             f"{report.received:,} distinct records fetched, the server reports {report.server_total:,}"
         )
-    duplicates = warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0]
-    if duplicates:
-        failures.append(f"{duplicates:,} rows share an interaction_id with a row of another day")
-    negatives = warehouse.one(con, "checks/raw_interactions_negative_positions", partition_date=day)[0]
-    if negatives:
-        failures.append(f"{negatives:,} rows have a negative position")
-    share = report.rejected / report.fetched if report.fetched else 0.0
+    report.duplicate_rows = warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0]
+    if report.duplicate_rows:
+        failures.append(f"{report.duplicate_rows:,} rows share an interaction_id with a row of another day")
+    report.negative_positions = warehouse.one(
+        con, "checks/raw_interactions_negative_positions", partition_date=day
+    )[0]
+    if report.negative_positions:
+        failures.append(f"{report.negative_positions:,} rows have a negative position")
+    share = report.rejected_share
     if share > max_rejected_share:
         failures.append(
             f"{report.rejected:,} of {report.fetched:,} records quarantined ({share:.2%}, the limit is "
