@@ -15,7 +15,7 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -80,6 +80,9 @@ class LoadReport:
     outside_window: int = 0  # records the server sent stamped outside the day (quarantined)
     duplicate_rows: int = 0  # rows sharing an interaction_id, in the day or with another day (audited)
     negative_positions: int = 0  # audited
+    unstable_reads: int = 0  # offset reads that repeated records (ties in an unstable order), then resolved
+    rereads: int = 0  # re-reads of a millisecond holding more records than a page
+    unsorted_pages: int = 0  # offset pages not in the ascending order asked for
 
     @property
     def count_disagrees(self) -> bool:
@@ -301,7 +304,9 @@ def _load_once(
         report.outside_window = pending.outside_window
         report.window_open = window.end > started_at
         audit_started = time.perf_counter()
-        failures = audit_day(con, day, report, options.max_rejected_share)
+        report.unstable_reads, report.rereads = fetch.unstable_reads, fetch.rereads
+        report.unsorted_pages = fetch.unsorted_pages
+        failures = audit_day(con, day, report, options.max_rejected_share, fetch.leaves)
         report.audit_seconds = time.perf_counter() - audit_started
         if failures:
             raise LoadAuditError(day, failures)
@@ -400,8 +405,15 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
     return first[:300]
 
 
-def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float) -> list[str]:
-    """The blocking audits of a day landed but not yet committed, each failure in words with its figures."""
+def audit_day(
+    con: Any,
+    day: date,
+    report: LoadReport,
+    max_rejected_share: float,
+    leaves: Sequence[tuple[Window, int]] = (),
+) -> list[str]:
+    """The blocking audits of a day landed but not yet committed, each failure in words with its figures.
+    `leaves` are the windows the server gave a total for, to name those whose count disagrees."""
     failures = []
     # A server that does not apply the time filter sends other days' records: name it, beside the figures.
     if report.outside_window > max(MAX_STRAYS, MAX_STRAY_SHARE * report.fetched):
@@ -413,6 +425,12 @@ def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float
     if report.count_disagrees:
         failures.append(
             f"{report.received:,} distinct records fetched, the server reports {report.server_total:,}"
+            + _windows_that_disagree(con, day, leaves)
+            + (
+                f"; the server did not sort by timestamp as asked ({report.unsorted_pages:,} pages out of order)"
+                if report.unsorted_pages
+                else ""
+            )
         )
     report.duplicate_rows = warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0]
     if report.duplicate_rows:
@@ -429,6 +447,45 @@ def audit_day(con: Any, day: date, report: LoadReport, max_rejected_share: float
             f"{max_rejected_share:.2%})"
         )
     return failures
+
+
+MAX_WINDOWS_NAMED = 3
+
+
+def _windows_that_disagree(con: Any, day: date, leaves: Sequence[tuple[Window, int]]) -> str:
+    """' (06:00-07:00: 24,916 fetched, the server reports 25,000; ...)' for the windows whose count differs."""
+    if len(leaves) < 2:
+        return ""  # the day's figures are the window's
+    counts = warehouse.rows(
+        con,
+        "raw/count_received_by_window",
+        partition_date=day,
+        starts=[w.start for w, _ in leaves],
+        ends=[w.end for w, _ in leaves],
+        totals=[total for _, total in leaves],
+    )
+    wrong = [
+        f"{_clock(start, day)}-{_clock(end, day)}: {received:,} fetched, the server reports {total:,}"
+        for start, end, received, total in counts
+        if received != total
+    ]
+    if not wrong:
+        return ""
+    more = len(wrong) - MAX_WINDOWS_NAMED
+    return f" ({'; '.join(wrong[:MAX_WINDOWS_NAMED])}{f'; and {more} more windows' if more > 0 else ''})"
+
+
+def _clock(moment: datetime, day: date) -> str:
+    """A window edge as a time of the day: 06:00, 06:00:07.5, 24:00 for the next midnight."""
+    moment = moment.astimezone(UTC)
+    if moment.date() > day:
+        return "24:00"
+    text = moment.strftime("%H:%M")
+    if moment.second or moment.microsecond:
+        text += f":{moment.second:02d}"
+        if moment.microsecond:
+            text += f".{moment.microsecond:06d}".rstrip("0")
+    return text
 
 
 def land_records(

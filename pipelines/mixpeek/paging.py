@@ -25,6 +25,7 @@ import msgspec
 
 from pipelines.mixpeek.client import MixpeekClient
 from pipelines.mixpeek.errors import MixpeekApiError
+from pipelines.mixpeek.models import ListPage
 
 MAX_OFFSET = 10_000
 MIN_SPLIT = timedelta(milliseconds=1)
@@ -77,7 +78,17 @@ class WindowReport:
     mode: str = "cursor"  # "cursor" or "offset" (the last leaf's)
     max_offset: int = 0
     unknown_total: bool = False  # a server that gave no total: the count check cannot be made
+    unstable_reads: int = 0  # offset reads that repeated records (an unstable order): narrowed or re-read
+    rereads: int = 0  # re-reads of a dense millisecond
+    unsorted_pages: int = 0  # offset pages not in ascending timestamp order, as asked
+    # Each leaf window with the server's total for it, for the audit to say which window disagrees.
+    leaves: list[tuple[Window, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_leaf(self, window: Window, total: int | None) -> None:
+        if total is not None:
+            with self._lock:
+                self.leaves.append((window, total))
 
     def add(self, **deltas: int) -> None:
         with self._lock:
@@ -190,11 +201,14 @@ class WindowFetcher:
                 yield from self._leaf(half, report)
             return
         pagination = first.pagination
-        if pagination.next_cursor or len(first.records) < self.page_size or total == len(first.records):
-            # Cursor mode (or a window that fits in one page).
+        whole = total is not None and len(first.records) >= total
+        if pagination.next_cursor or whole or (total is None and len(first.records) < self.page_size):
+            # Cursor mode (or a window that fits in one page). A short first page with a larger total is no
+            # proof of the end: a server may serve fewer records per page than asked, so that is offset paging.
             report.add(
                 server_total=total or 0, pages=1, fetched=len(first.records), unknown_total=total is None
             )
+            report.record_leaf(window, total)
             yield first.records
             while pagination.next_cursor:
                 page = self.client.list_interactions(
@@ -214,25 +228,114 @@ class WindowFetcher:
                 message="the server gives neither next_cursor nor include_total: a window cannot be paged completely",
             )
         if total > MAX_OFFSET + self.page_size:
-            if window.end - window.start <= MIN_SPLIT:
-                raise MixpeekApiError(
-                    "POST list (offset paging)",
-                    status=200,
-                    error_type="WindowTooDense",
-                    message=f"{total} records share one millisecond at {iso(window.start)}: cannot page past offset {MAX_OFFSET}",
-                )
-            report.add(splits=1)
-            for half in window.halves():
-                yield from self._leaf(half, report)
+            yield from self._split_or_refuse(window, total, report)
             return
-        report.add(server_total=total, pages=1, fetched=len(first.records))
-        yield first.records
+        read = self._read_by_offset(body, first, total, report)
+        if read is None:  # pages shorter than asked: offset 10000 is reached before the total
+            yield from self._split_or_refuse(window, total, report)
+            return
+        if read.repeats and len(read.records) < total:
+            # The order is not stable (records sharing a timestamp come back in another order on each
+            # request): offset pages repeated some records and skipped others. Narrower windows put each tie
+            # group in fewer pages, down to one; a millisecond holding more than a page is read again until
+            # the records seen add up to its total.
+            report.add(unstable_reads=1)
+            if read.pages > 1 and window.end - window.start > MIN_SPLIT:
+                report.add(splits=1)
+                for half in window.halves():
+                    yield from self._leaf(half, report)
+                return
+            for _ in range(MAX_REREADS):
+                again = self.client.list_interactions(body, limit=self.page_size, include_total=True)
+                report.add(pages=1, fetched=len(again.records), rereads=1)
+                total = again.pagination.total if again.pagination.total is not None else total
+                more = self._read_by_offset(body, again, total, report)
+                if more is None:
+                    break
+                read.merge(more)
+                if len(read.records) >= total:
+                    break
+        report.add(server_total=total)
+        report.record_leaf(window, total)
+        yield list(read.records.values()) + read.unidentified
+
+    def _split_or_refuse(self, window: Window, total: int, report: WindowReport) -> Iterator[list[Any]]:
+        if window.end - window.start <= MIN_SPLIT:
+            raise MixpeekApiError(
+                "POST list (offset paging)",
+                status=200,
+                error_type="WindowTooDense",
+                message=f"{total} records share one millisecond at {iso(window.start)}: cannot page past offset {MAX_OFFSET}",
+            )
+        report.add(splits=1)
+        for half in window.halves():
+            yield from self._leaf(half, report)
+
+    def _read_by_offset(
+        self, body: dict[str, Any], first: ListPage, total: int, report: WindowReport
+    ) -> _OffsetRead | None:
+        """One pass over a window by offset, starting from its first page: its records by id, the repeats.
+        None when the pages are so short that offset 10000 comes before the total."""
+        read = _OffsetRead()
+        read.add(first.records)
+        if first.records:
+            report.add(unsorted_pages=not _ascending(first.records))
         offset = len(first.records)
         while offset < total:
+            if offset > MAX_OFFSET:
+                return None
             page = self.client.list_interactions(body, limit=self.page_size, offset=offset)
             report.max_offset = max(report.max_offset, offset)
-            report.add(pages=1, fetched=len(page.records))
+            report.add(pages=1, fetched=len(page.records), unsorted_pages=not _ascending(page.records))
             if not page.records:
                 break
-            yield page.records
+            read.add(page.records)
             offset += len(page.records)
+        return read
+
+
+class _Key(msgspec.Struct):
+    interaction_id: str | None = None
+    timestamp: str | None = None
+
+
+_KEY_DECODER = msgspec.json.Decoder(_Key)
+# Reads of a dense millisecond before its records are left to the audit: a record has at worst about a 1 in 4
+# chance of being missed by one read, so 16 reads miss one of 10,000 with a probability near 1e-6.
+MAX_REREADS = 16
+
+
+def _key(raw: Any) -> _Key | None:
+    try:
+        return _KEY_DECODER.decode(bytes(raw))
+    except msgspec.MsgspecError:
+        return None  # a broken record: the record validation quarantines it
+
+
+def _ascending(records: list[Any]) -> bool:
+    """Timestamps in the order asked for; the API's ISO-8601 UTC stamps of one format sort as text."""
+    stamps = [key.timestamp for key in map(_key, records) if key is not None and key.timestamp]
+    return all(a <= b for a, b in itertools.pairwise(stamps))
+
+
+@dataclass
+class _OffsetRead:
+    records: dict[str, Any] = field(default_factory=dict)  # by interaction_id, first copy kept
+    unidentified: list[Any] = field(default_factory=list)  # no readable id: validation quarantines them
+    repeats: int = 0
+    pages: int = 0
+
+    def add(self, page: list[Any]) -> None:
+        self.pages += 1
+        for raw in page:
+            key = _key(raw)
+            if key is None or key.interaction_id is None:
+                self.unidentified.append(raw)
+            elif key.interaction_id in self.records:
+                self.repeats += 1
+            else:
+                self.records[key.interaction_id] = raw
+
+    def merge(self, other: _OffsetRead) -> None:
+        for interaction_id, raw in other.records.items():
+            self.records.setdefault(interaction_id, raw)

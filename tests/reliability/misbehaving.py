@@ -8,6 +8,7 @@ headers pass through; a rewritten answer is sent with status 200, as a misbehavi
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -71,3 +72,42 @@ def always(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Rewrite:
 def first(count: int, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Rewrite:
     """Misbehave on the first `count` list answers, then behave."""
     return lambda number, body: orjson.dumps(change(body)) if number <= count else None
+
+
+class UnstableTiesServer:
+    """A list server without cursors whose order of records sharing a timestamp changes on every request, as
+    a search engine sorting on a non-unique key does: offset pages then repeat some records and skip others.
+    It answers from an emulator's records (fetched by cursor, in order), shuffling each tie group anew per
+    request; serve it with EmulatorServer."""
+
+    def __init__(self, upstream: str, *, seed: int = 13) -> None:
+        self.requests = 0
+        self._random = random.Random(seed)
+        self._upstream = httpx.AsyncClient(base_url=upstream, timeout=60)
+        self.app = Starlette(routes=[Route(LIST_PATH, self._list, methods=["POST"])])
+
+    async def _window(self, request: Request, body: dict[str, Any]) -> list[dict[str, Any]]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-namespace")}
+        records: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 1000}
+        while True:
+            answer = await self._upstream.post(LIST_PATH, params=params, headers=headers, json=body)
+            answer.raise_for_status()
+            page = answer.json()
+            records += page["results"]
+            if not page["pagination"].get("next_cursor"):
+                return records
+            params["cursor"] = page["pagination"]["next_cursor"]
+
+    async def _list(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        records = await self._window(request, body)
+        self.requests += 1
+        self._random.shuffle(records)
+        records.sort(key=lambda r: r["timestamp"])  # stable: ties stay in this request's shuffled order
+        offset = int(request.query_params.get("offset", 0))
+        limit = int(request.query_params.get("limit", 10))
+        pagination = {"total": len(records) if request.query_params.get("include_total") == "true" else None,
+                      "next_cursor": None}  # fmt: skip
+        page = {"results": records[offset : offset + limit], "pagination": pagination}
+        return Response(orjson.dumps(page), media_type="application/json")
