@@ -112,7 +112,7 @@ class MartsConfig(Config):
     backfill_policy=single_run_backfill(),
 )
 def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_db: WarehouseResource):
-    con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
+    con = warehouse_db.connect()
     try:
         report = refresh_marts(con, config.settings(), full=config.full_refresh)
         bad_rates = {name: warehouse.one(con, sql_file)[0] for name, sql_file in RATE_CHECKS.items()}

@@ -19,7 +19,7 @@ from pipelines.schedules import FRESHNESS_DEADLINE
     "<warehouse>.published.duckdb, or $PUBLISHED_WAREHOUSE_PATH; replaced atomically after each build.",
 )
 def published_warehouse(context: AssetExecutionContext, warehouse_db: WarehouseResource) -> MaterializeResult:
-    target = warehouse.publish(warehouse_db.path)
+    target = warehouse.publish(warehouse_db.path, lock_timeout_seconds=warehouse_db.lock_timeout_seconds)
     size = target.stat().st_size
     context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(target.resolve())), "bytes": size})

@@ -91,6 +91,7 @@ def raw_interactions(
                     context.run.run_id,
                     page_size=mixpeek.page_size,
                     memory_limit=warehouse_db.memory_limit,
+                    lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
                     pseudonymiser=pseudonymiser,
                     max_rejected_share=config.max_rejected_share,
                 )
@@ -106,7 +107,7 @@ def raw_interactions(
                 f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
                 f"in {report.seconds:.1f} s"
             )
-    con = warehouse.connect(warehouse_db.path, read_only=True)
+    con = warehouse_db.connect(read_only=True)
     try:
         newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]
         table = table_metadata(

@@ -50,7 +50,7 @@ class ReportConfig(Config):
 def position_bias_report(
     context: AssetExecutionContext, config: ReportConfig, warehouse_db: WarehouseResource
 ) -> MaterializeResult:
-    con = warehouse.connect(warehouse_db.path, read_only=True)
+    con = warehouse_db.connect(read_only=True)
     try:
         window = warehouse.one(con, "report/mart_window")
         if window is None or window[1] is None:

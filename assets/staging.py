@@ -14,7 +14,6 @@ from dagster import (
 from pydantic import Field
 
 from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
-from pipelines import warehouse
 from pipelines.resources import WarehouseResource
 from pipelines.retention import apply_retention, retention_days_from_env
 from pipelines.staging import (
@@ -69,7 +68,7 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
         long_dwell_ms=config.long_dwell_ms,
         conversion_types=tuple(config.conversion_types),
     )
-    con = warehouse.connect(warehouse_db.path, memory_limit=warehouse_db.memory_limit)
+    con = warehouse_db.connect()
     try:
         keep_days = retention_days_from_env()  # INTERACTIONS_RETENTION_DAYS, when set
         if keep_days is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -17,12 +18,66 @@ app = typer.Typer(
     help="Mixpeek search interactions into DuckDB: emulator, synthetic traffic, loads and reports.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,  # main() prints one line; the traceback only with --verbose
 )
+_verbose = False
 
 
-def _die(message: str) -> None:
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print tracebacks (ours and Dagster's) with errors.")
+    ] = False,
+) -> None:
+    global _verbose
+    _verbose = verbose
+
+
+def main() -> None:
+    """The console script: any error is one line and a non-zero exit; `--verbose` adds the traceback."""
+    try:
+        app()
+    except Exception as exc:
+        if _verbose:
+            traceback.print_exc()
+        hint = "" if _verbose else " (run with --verbose for the traceback)"
+        typer.secho(f"error: {_one_line(exc)}{hint}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return first or type(exc).__name__
+
+
+def _die(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def _lock_timeout_seconds() -> float:
+    from pipelines.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS
+
+    configured = os.environ.get("WAREHOUSE_LOCK_TIMEOUT_SECONDS")
+    try:
+        return float(configured) if configured else DEFAULT_LOCK_TIMEOUT_SECONDS
+    except ValueError:
+        _die(f"WAREHOUSE_LOCK_TIMEOUT_SECONDS is {configured!r}: give a number of seconds")
+
+
+def _check_writable_folder(path: Path) -> None:
+    """A warehouse folder that cannot be created or written fails here, in one line, not inside the run."""
+    import tempfile
+
+    folder = path.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        _die(
+            f"cannot write the warehouse {path}: {exc.strerror or exc} ({folder}); set --warehouse or WAREHOUSE_PATH"
+        )
 
 
 def parse_api_keys(values: list[str]) -> dict[str, frozenset[str] | None]:
@@ -247,11 +302,15 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
             for c in result.get_asset_check_evaluations()
             if not c.passed
         ]
-        failures = [
-            f"{event.step_key}: {_root_cause(event.event_specific_data.error)}"
+        errors = [
+            (event.step_key, event.event_specific_data.error)
             for event in result.all_events
             if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
         ]
+        failures = [f"{step}: {_root_cause(error)}" for step, error in errors]
+        if _verbose:
+            for step, error in errors:
+                typer.echo(f"Traceback of {step}, as Dagster recorded it:\n{error.to_string()}", err=True)
         run_id = result.run_id
     if failed_checks:
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
@@ -312,6 +371,10 @@ def load(
     except ValueError as exc:
         _die(str(exc))
     _check_loadable(days)
+    from pipelines.warehouse import warehouse_path_from_env
+
+    _check_writable_folder(Path(warehouse_path_from_env()))
+    _lock_timeout_seconds()  # a bad value fails here, in one line
     run_loads(days)
 
 
@@ -347,6 +410,7 @@ def demo(
     from pipelines.emulator.ratelimit import RateLimit
     from pipelines.emulator.server import EmulatorServer
 
+    _check_writable_folder(warehouse)
     key = "sk_demo_" + secrets.token_hex(16)  # lives in this process only; never printed
     namespace = "demo"
     first_day = _default_start(days)
@@ -418,7 +482,7 @@ def forget_user_command(
     path = warehouse or Path(warehouse_db.warehouse_path_from_env())
     if not path.exists():
         _die(f"no warehouse at {path}")
-    con = warehouse_db.connect(path)
+    con = warehouse_db.connect(path, lock_timeout_seconds=_lock_timeout_seconds())
     try:
         done = erasure.forget_user(con, user_id)
     finally:
@@ -455,7 +519,7 @@ def report(
     path = warehouse or Path(warehouse_db.warehouse_path_from_env())
     if not path.exists():
         _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
-    con = warehouse_db.connect(path, read_only=True)
+    con = warehouse_db.connect(path, read_only=True, lock_timeout_seconds=_lock_timeout_seconds())
     try:
         if (start is None) != (end is None):
             _die("give both --start and --end, or neither (the marts' window)")
@@ -490,4 +554,4 @@ def dictionary(
 
 
 if __name__ == "__main__":
-    app()
+    main()

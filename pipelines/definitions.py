@@ -22,7 +22,7 @@ from pipelines.mixpeek.settings import DEFAULT_BASE_URL
 from pipelines.resources import MixpeekResource, WarehouseResource
 from pipelines.run_progress import asset_messages_logger
 from pipelines.schedules import build_nightly_schedule
-from pipelines.warehouse import warehouse_path_from_env
+from pipelines.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
 # Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the analysts' copy.
@@ -52,7 +52,12 @@ def resources_from_env() -> dict[str, object]:
             requests_per_second=float(os.environ.get("MIXPEEK_REQUESTS_PER_SECOND") or 10),
             max_in_flight=int(os.environ.get("MIXPEEK_MAX_IN_FLIGHT") or 5),
         ),
-        "warehouse_db": WarehouseResource(path=warehouse_path_from_env()),
+        "warehouse_db": WarehouseResource(
+            path=warehouse_path_from_env(),
+            lock_timeout_seconds=float(
+                os.environ.get("WAREHOUSE_LOCK_TIMEOUT_SECONDS") or DEFAULT_LOCK_TIMEOUT_SECONDS
+            ),
+        ),
     }
 
 

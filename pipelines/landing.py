@@ -218,6 +218,7 @@ class _LoadOptions:
     pseudonymiser: Pseudonymiser | None
     max_rejected_share: float
     max_record_bytes: int
+    lock_timeout_seconds: float
 
 
 def load_day(
@@ -232,11 +233,18 @@ def load_day(
     pseudonymiser: Pseudonymiser | None = None,
     max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
 ) -> LoadReport:
     started = time.perf_counter()
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
     options = _LoadOptions(
-        page_size, sub_windows, memory_limit, pseudonymiser, max_rejected_share, max_record_bytes
+        page_size,
+        sub_windows,
+        memory_limit,
+        pseudonymiser,
+        max_rejected_share,
+        max_record_bytes,
+        lock_timeout_seconds,
     )
     try:
         report = _load_once(client, warehouse_path, day, run_id, options, staged=False)
@@ -270,7 +278,11 @@ def _load_once(
             stage = target = warehouse.connect(staged_path, memory_limit=options.memory_limit)
             warehouse.ensure_raw_tables(stage)
         else:  # straight into the warehouse, inside the day's transaction
-            con = target = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
+            con = target = warehouse.connect(
+                warehouse_path,
+                memory_limit=options.memory_limit,
+                lock_timeout_seconds=options.lock_timeout_seconds,
+            )
             warehouse.ensure_raw_tables(con)
             _replace_day_begin(con, day, params)
         fetcher = WindowFetcher(client, page_size=options.page_size, sub_windows=options.sub_windows)
@@ -293,7 +305,11 @@ def _load_once(
         if stage is not None:
             stage.close()
             stage = None
-            con = warehouse.connect(warehouse_path, memory_limit=options.memory_limit)
+            con = warehouse.connect(
+                warehouse_path,
+                memory_limit=options.memory_limit,
+                lock_timeout_seconds=options.lock_timeout_seconds,
+            )
             warehouse.ensure_raw_tables(con)
             con.execute("ATTACH ? AS staged (READ_ONLY)", [str(staged_path)])
             _replace_day_begin(con, day, params)

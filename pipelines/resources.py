@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field, SecretStr
 
+from pipelines import warehouse
 from pipelines.mixpeek.client import MixpeekClient, RetryPolicy
 from pipelines.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
 
@@ -48,3 +50,15 @@ class WarehouseResource(ConfigurableResource):
     memory_limit: str = Field(
         default="512MB", description="DuckDB memory limit of a load (it spills beyond)."
     )
+    lock_timeout_seconds: float = Field(
+        default=warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
+        description="How long to wait for another process's lock on the file before failing, naming it.",
+    )
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return warehouse.connect(
+            self.path,
+            read_only=read_only,
+            memory_limit=self.memory_limit,
+            lock_timeout_seconds=self.lock_timeout_seconds,
+        )

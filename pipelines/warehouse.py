@@ -162,7 +162,12 @@ def published_path_for(path: str | os.PathLike[str]) -> Path:
     return source.with_name(f"{source.stem}.published{source.suffix or '.duckdb'}")
 
 
-def publish(path: str | os.PathLike[str], target: str | os.PathLike[str] | None = None) -> Path:
+def publish(
+    path: str | os.PathLike[str],
+    target: str | os.PathLike[str] | None = None,
+    *,
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+) -> Path:
     """Publish a finished copy of the warehouse for analysts, atomically.
 
     DuckDB lets one process write a file, and a reader in another process holds a lock that stops the writer.
@@ -172,7 +177,7 @@ def publish(path: str | os.PathLike[str], target: str | os.PathLike[str] | None 
     """
     source = Path(path)
     destination = Path(target) if target is not None else published_path_for(source)
-    con = connect(source)
+    con = connect(source, lock_timeout_seconds=lock_timeout_seconds)
     try:
         con.execute("CHECKPOINT")
         partial = destination.with_name(destination.name + ".partial")

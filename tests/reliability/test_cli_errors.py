@@ -17,16 +17,29 @@ from pipelines.emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 
 
-def interactions_load(
-    tmp_path: Path, env: dict[str, str], start: str, end: str
-) -> subprocess.CompletedProcess[str]:
+def interactions(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "WAREHOUSE_"))}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load", "--start", start, "--end", end,
-         "--warehouse", str(tmp_path / "w.duckdb")],
+        [sys.executable, "-m", "pipelines.cli", *args],
         env={**clean, "MIXPEEK_REQUESTS_PER_SECOND": "500", **env}, cwd=tmp_path, capture_output=True, text=True,
         timeout=240,
     )  # fmt: skip
+
+
+def interactions_load(
+    tmp_path: Path, env: dict[str, str], start: str, end: str, *, warehouse: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return interactions(
+        tmp_path,
+        env,
+        "load",
+        "--start",
+        start,
+        "--end",
+        end,
+        "--warehouse",
+        str(warehouse or tmp_path / "w.duckdb"),
+    )
 
 
 def one_error_line(completed: subprocess.CompletedProcess[str]) -> str:
@@ -130,3 +143,76 @@ def test_a_range_failing_on_its_second_day_keeps_the_first(
     )
     assert f"{second}:" in line and "the day was not changed" in line
     assert len(day_rows(tmp_path / "w.duckdb")) == RECORDS  # the first day, landed before the failure
+
+
+def unwritable_folders(tmp_path: Path) -> dict[str, Path]:
+    """A folder that exists but takes no files, and one that cannot be created. Root ignores permission bits,
+    so as root these are places no one may write, sysfs."""
+    if os.geteuid() == 0:
+        return {
+            "read_only_folder": Path("/sys/w.duckdb"),
+            "uncreatable_folder": Path("/sys/etl-test/w.duckdb"),
+        }
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    return {"read_only_folder": locked / "w.duckdb", "uncreatable_folder": locked / "sub" / "w.duckdb"}
+
+
+@pytest.mark.parametrize("case", ["read_only_folder", "uncreatable_folder"])
+def test_a_warehouse_folder_that_cannot_be_written(server: EmulatorServer, tmp_path: Path, case: str) -> None:
+    target = unwritable_folders(tmp_path)[case]
+    try:
+        line = one_error_line(
+            interactions_load(tmp_path, api(server), DAY.isoformat(), DAY.isoformat(), warehouse=target)
+        )
+    finally:
+        if target.parent.parent == tmp_path / "locked" or target.parent == tmp_path / "locked":
+            (tmp_path / "locked").chmod(0o700)  # so pytest can clean up
+    assert f"cannot write the warehouse {target}" in line, line
+    assert "Permission denied" in line or "not permitted" in line, line
+    assert not target.exists()
+
+
+def test_a_warehouse_locked_by_another_process_names_it_after_the_configured_wait(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    from tests.reliability.test_analysts_during_a_load import build, start_analyst
+
+    fill(server, spread_over_day(200))
+    build(server, tmp_path / "w.duckdb", DAY)
+    analyst = start_analyst(tmp_path / "w.duckdb")  # a reader of the loader's own file blocks every writer
+    try:
+        started = time.monotonic()
+        completed = interactions_load(
+            tmp_path, api(server, WAREHOUSE_LOCK_TIMEOUT_SECONDS="3"), DAY.isoformat(), DAY.isoformat()
+        )
+        waited = time.monotonic() - started
+    finally:
+        analyst.stdin.close()  # type: ignore[union-attr]
+        analyst.wait(timeout=30)
+    line = one_error_line(completed)
+    assert f"(PID {analyst.pid})" in line and "waited 3 s" in line, line
+    assert waited >= 3
+
+
+def test_verbose_adds_the_tracebacks(server: EmulatorServer, tmp_path: Path) -> None:
+    env = api(server, MIXPEEK_API_KEY="sk_wrong_key_123")
+    quiet = interactions(tmp_path, env, "load", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert "HTTP 401" in one_error_line(quiet)
+    loud = interactions(
+        tmp_path, env, "--verbose", "load", "--start", DAY.isoformat(), "--end", DAY.isoformat()
+    )
+    assert loud.returncode != 0 and "HTTP 401" in loud.stderr
+    assert "Traceback of raw_interactions" in loud.stderr and 'File "' in loud.stderr, loud.stderr[-2000:]
+    assert "sk_wrong_key_123" not in loud.stdout + loud.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_where(tmp_path: Path) -> None:
+    """Errors nobody foresaw (here a warehouse file that is no DuckDB file) get the one-line treatment too."""
+    garbage = tmp_path / "not-a-warehouse.duckdb"
+    garbage.write_bytes(b"this is no database" * 100)
+    line = one_error_line(interactions(tmp_path, {}, "report", "--warehouse", str(garbage)))
+    assert "--verbose" in line, line
+    loud = interactions(tmp_path, {}, "--verbose", "report", "--warehouse", str(garbage))
+    assert loud.returncode != 0 and "Traceback" in loud.stderr
