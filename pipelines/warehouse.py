@@ -140,7 +140,7 @@ RAW_DDL = (
     "raw/create_rejected_interactions",
     "raw/create_changed_event_dates",
     "raw/create_retention_state",
-    # Column comments: DESCRIBE, BI tools and docs/warehouse.md show them.
+    # Column comments: duckdb_columns() (not DESCRIBE), BI tools and docs/warehouse.md show them.
     "raw/comment_interactions",
     "raw/comment_rejected_interactions",
     "raw/comment_changed_event_dates",

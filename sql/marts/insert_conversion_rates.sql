@@ -1,9 +1,9 @@
 -- Two grains in one table, told apart by `grain`: 'position' (day x retriever x position) and 'query' (day x
--- query). metrics.md: conversion rate = tracked searches with a conversion / tracked searches; also per click and
--- per impression. A conversion is a slot with a conversion event (add_to_cart or purchase by default: the
--- staging layer's setting). Revenue sums purchase order values per currency, as a JSON object {"USD": 12.5}
--- with its keys in alphabetical order and sums rounded to 6 decimals, so a re-run writes the same text whatever
--- order the rows were added in.
+-- query). docs/metrics.md#conversions-and-revenue: conversion rate = tracked searches with a conversion / tracked
+-- searches; also per click and per impression. A conversion is a slot with a conversion event (add_to_cart or
+-- purchase by default: the staging layer's setting). Revenue sums purchase order values per currency, as a JSON
+-- object {"USD": 12.5} with its keys in alphabetical order and sums rounded to 6 decimals, so a re-run writes the
+-- same text whatever order the rows were added in.
 INSERT INTO marts.conversion_rates
 WITH conversion_events AS (
     SELECT

@@ -1,5 +1,6 @@
 -- Per day and query (trimmed and lower-cased, so "Red Shoes " and "red shoes" are one query): no-click rate over
--- tracked searches, zero-results and refinement rates over all searches (metrics.md). A rate over zero is NULL.
+-- tracked searches, zero-results and refinement rates over all searches (docs/metrics.md#search-level-rates). A
+-- rate over zero is NULL.
 INSERT INTO marts.query_health
 WITH counts AS (
     SELECT

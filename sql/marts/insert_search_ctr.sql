@@ -1,6 +1,6 @@
--- metrics.md: search CTR and no-click rate over tracked searches, zero-results rate over all searches, average
--- click rank over clicks: every clicked (execution, position), as staging.search_executions counts them, whether
--- or not the client reported the slot shown. A rate over zero is NULL.
+-- docs/metrics.md#search-level-rates: search CTR and no-click rate over tracked searches, zero-results rate over
+-- all searches, average click rank over clicks: every clicked (execution, position), as staging.search_executions
+-- counts them, whether or not the client reported the slot shown. A rate over zero is NULL.
 INSERT INTO marts.search_ctr
 WITH searches AS (
     SELECT

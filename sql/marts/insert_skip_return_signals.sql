@@ -1,4 +1,4 @@
--- metrics.md, "Skip and return signals". Impression-based rates use shown slots; click-based rates (bounce,
+-- docs/metrics.md#skip-and-return-signals. Impression-based rates use shown slots; click-based rates (bounce,
 -- pogo-sticking, dwell) use every clicked slot, shown or examined. Skip-above at k: skipped-above slots at k over
 -- impressions at k in searches with a click below k (Joachims et al. 2005). Dwell thresholds are the staging
 -- layer's (default 10 s and 30 s). A rate over zero is NULL.

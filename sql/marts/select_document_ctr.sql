@@ -1,8 +1,8 @@
--- Per document and per (query, document), over a window of search days, given the position-bias rows of that
--- window as the relation `position_bias_fit` (the mart's refresh and the report register it). Expected examinations add up
+-- Per document and per (query, document), over a window of search days, given the position-bias rows of that window
+-- as the relation `position_bias_fit` (the mart's refresh and the report register it). Expected examinations add up
 -- theta_k / theta_0 at each shown slot, from the slot's device curve or, where that is not identified, the
--- all-traffic curve; the debiased CTR is the ratio estimator of metrics.md over the slots with a curve value:
--- the CTR the result would get at rank 1.
+-- all-traffic curve; the debiased CTR is the ratio estimator (docs/metrics.md#debiased-document-ctr) over the slots
+-- with a curve value: the CTR the result would get at rank 1.
 WITH slots AS (
     SELECT
         s.query_text,

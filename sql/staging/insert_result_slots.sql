@@ -1,6 +1,7 @@
--- One row per (execution_id, position) shown. An execution with impressions lists its shown slots
--- (slot_basis 'shown'). One without (a client that sends no impressions) falls back to the cascade assumption
--- (metrics.md): the slots at or above its last click were examined; they are labelled 'examined', never shown.
+-- One row per (execution_id, position) shown. An execution with impressions lists its shown slots (slot_basis
+-- 'shown'). One without (a client that sends no impressions) falls back to the cascade assumption
+-- (docs/metrics.md#units): the slots at or above its last click were examined; they are labelled 'examined', never
+-- shown.
 INSERT INTO staging.result_slots
 WITH events AS (
     SELECT *

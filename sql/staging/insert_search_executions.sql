@@ -53,9 +53,9 @@ SELECT
     e.conversions,
     e.conversions > 0 AS converted,
     e.zero_results,
-    -- metrics.md: followed by a query_refinement in the same session within 5 minutes. A refinement belongs to the
-    -- search it follows, not to an earlier one: it must come before the session's next search. A client may also
-    -- record the refinement against the search it refines (its execution_id).
+    -- docs/metrics.md#search-level-rates: followed by a query_refinement in the same session within 5 minutes. A
+    -- refinement belongs to the search it follows, not to an earlier one: it must come before the session's next
+    -- search. A client may also record the refinement against the search it refines (its execution_id).
     e.refinement_recorded_on_it OR EXISTS (
         SELECT 1
         FROM events AS r
