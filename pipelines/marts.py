@@ -24,12 +24,16 @@ from pipelines.staging import ensure_staging_tables
 DAILY_MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
 WINDOW_MARTS = ("position_bias", "document_ctr")  # recomputed over the trailing window, in this order
 MARTS = DAILY_MARTS + WINDOW_MARTS
+# Views over the daily marts by week and by month: sums first, then safe division (no NaN for analysts).
+PERIOD_VIEWS = tuple(f"{name}_by_period" for name in DAILY_MARTS)
 MARTS_DDL = (
     "marts/create_schema",
     "marts/create_refresh_state",
     *(f"marts/create_{name}" for name in MARTS),
+    *(f"marts/create_{name}" for name in PERIOD_VIEWS),
     "marts/comment_refresh_state",
     *(f"marts/comment_{name}" for name in MARTS),
+    *(f"marts/comment_{name}" for name in PERIOD_VIEWS),
 )
 
 

@@ -1,0 +1,22 @@
+-- Column docs of marts.conversion_rates_by_period (the daily mart's docs say what each count counts).
+COMMENT ON VIEW marts.conversion_rates_by_period IS 'Conversion rates by ISO week and calendar month, per grain: marts.conversion_rates summed, then divided.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.period IS 'week (ISO, Monday to Sunday) or month (calendar).';
+COMMENT ON COLUMN marts.conversion_rates_by_period.period_start IS 'First day of the period.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.period_end IS 'Last day of the period.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.grain IS 'As in marts.conversion_rates.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.retriever_id IS 'As in marts.conversion_rates.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.position IS 'As in marts.conversion_rates.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.rank IS 'As in marts.conversion_rates.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.query IS 'As in marts.conversion_rates.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.days_with_data IS 'Days of the period with rows in the daily mart: fewer than the days of the period means a partial period (the data starts or ends inside it).';
+COMMENT ON COLUMN marts.conversion_rates_by_period.searches IS 'Sum of the daily searches.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.tracked_searches IS 'Sum of the daily tracked_searches.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.converted_searches IS 'Sum of the daily converted_searches.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.impressions IS 'Sum of the daily impressions.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.clicks IS 'Sum of the daily clicks.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.add_to_cart IS 'Sum of the daily add_to_cart.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.purchases IS 'Sum of the daily purchases.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.conversions IS 'Sum of the daily conversions.';
+COMMENT ON COLUMN marts.conversion_rates_by_period.conversion_rate_per_search IS 'converted_searches / tracked_searches of the sums (NULL when tracked_searches is 0).';
+COMMENT ON COLUMN marts.conversion_rates_by_period.conversion_rate_per_click IS 'conversions / clicks of the sums (NULL when clicks is 0).';
+COMMENT ON COLUMN marts.conversion_rates_by_period.conversion_rate_per_impression IS 'conversions / impressions of the sums (NULL when impressions is 0).';

@@ -1,0 +1,24 @@
+-- Column docs of marts.skip_return_signals_by_period (the daily mart's docs say what each count counts).
+COMMENT ON VIEW marts.skip_return_signals_by_period IS 'Skip and return signals by ISO week and calendar month x retriever x position: marts.skip_return_signals summed, then divided.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.period IS 'week (ISO, Monday to Sunday) or month (calendar).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.period_start IS 'First day of the period.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.period_end IS 'Last day of the period.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.retriever_id IS 'As in marts.skip_return_signals.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.position IS 'As in marts.skip_return_signals.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.rank IS 'As in marts.skip_return_signals.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.days_with_data IS 'Days of the period with rows in the daily mart: fewer than the days of the period means a partial period (the data starts or ends inside it).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.impressions IS 'Sum of the daily impressions.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.explicit_skips IS 'Sum of the daily explicit_skips.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.explicit_skip_rate IS 'explicit_skips / impressions of the sums (NULL when impressions is 0).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.impressions_above_a_click IS 'Sum of the daily impressions_above_a_click.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.skipped_above IS 'Sum of the daily skipped_above.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.skip_above_rate IS 'skipped_above / impressions_above_a_click of the sums (NULL when impressions_above_a_click is 0).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.clicks IS 'Sum of the daily clicks.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.returns_to_results IS 'Sum of the daily returns_to_results.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.bounce_rate IS 'returns_to_results / clicks of the sums (NULL when clicks is 0).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.pogo_sticks IS 'Sum of the daily pogo_sticks.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.pogo_sticking_rate IS 'pogo_sticks / clicks of the sums (NULL when clicks is 0).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.short_dwell_clicks IS 'Sum of the daily short_dwell_clicks.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.short_dwell_rate IS 'short_dwell_clicks / clicks of the sums (NULL when clicks is 0).';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.long_dwell_clicks IS 'Sum of the daily long_dwell_clicks.';
+COMMENT ON COLUMN marts.skip_return_signals_by_period.long_dwell_rate IS 'long_dwell_clicks / clicks of the sums (NULL when clicks is 0).';
