@@ -14,7 +14,7 @@ from pydantic import Field
 
 from assets.policies import warehouse_asset
 from pipelines import warehouse
-from pipelines.report import write_report
+from pipelines.report import DEFAULT_KEEP, parse_keep, write_report
 from pipelines.report.data import Period
 from pipelines.resources import WarehouseResource
 
@@ -26,6 +26,25 @@ class ReportConfig(Config):
         default_factory=lambda: os.environ.get("REPORTS_DIR") or DEFAULT_REPORTS_DIR,
         description="Folder for position_bias_<end>.html and latest.html (REPORTS_DIR, else ./reports).",
     )
+    # Resolved at run time, not when the definitions load: a mistyped variable fails the run in words
+    # instead of the whole code location.
+    reports_keep: int | None = Field(
+        default=None,
+        ge=1,
+        description="Dated reports to keep in reports_dir, newest first; older ones are deleted "
+        f"(unset: INTERACTIONS_REPORTS_KEEP, else {DEFAULT_KEEP}). latest.html and other files are never touched.",
+    )
+
+    def keep(self) -> int:
+        if self.reports_keep is not None:
+            return self.reports_keep
+        configured = os.environ.get("INTERACTIONS_REPORTS_KEEP")
+        if not configured:
+            return DEFAULT_KEEP
+        try:
+            return parse_keep(configured)
+        except ValueError as exc:
+            raise ValueError(f"INTERACTIONS_REPORTS_KEEP: {exc}") from None
 
 
 @warehouse_asset(
@@ -45,11 +64,13 @@ class ReportConfig(Config):
     kinds={"html"},
     description="A self-contained HTML report of the position effect over the marts' position-bias window: "
     "headline figures against the previous period, the examination curve, opportunities, queries, segments and "
-    "data quality. Written to <reports_dir>/position_bias_<end>.html and latest.html.",
+    "data quality. Written to <reports_dir>/position_bias_<end>.html and latest.html; the dated reports beyond the "
+    "newest reports_keep (INTERACTIONS_REPORTS_KEEP, default 30) are deleted.",
 )
 def position_bias_report(
     context: AssetExecutionContext, config: ReportConfig, warehouse_db: WarehouseResource
 ) -> MaterializeResult:
+    keep = config.keep()
     con = warehouse_db.connect(read_only=True)
     try:
         window = warehouse.one(con, "report/mart_window")
@@ -57,17 +78,29 @@ def position_bias_report(
             context.log.info("no position-bias fit yet: nothing to report")
             return MaterializeResult(metadata={"written": False})
         written = write_report(
-            con, Period(*window), config.reports_dir, warehouse_name=os.path.basename(warehouse_db.path)
+            con,
+            Period(*window),
+            config.reports_dir,
+            warehouse_name=os.path.basename(warehouse_db.path),
+            keep=keep,
         )
     finally:
         con.close()
     context.log.info(f"report written to {written.path}")
+    if written.pruned:
+        context.log.info(f"pruned {len(written.pruned)} older dated reports (keeping the newest {keep})")
+    coverage = written.data.coverage
     return MaterializeResult(
         metadata={
             "written": True,
             "path": MetadataValue.path(str(written.path.resolve())),
             "latest": MetadataValue.path(str(written.latest.resolve())),
             "period": str(written.data.period),
+            "days_with_data": coverage.days_with_data,
+            "days": coverage.period.days,
+            "plotly_bundle": written.bundle,
+            "bytes": written.path.stat().st_size,
+            "pruned": len(written.pruned),
             "summary": MetadataValue.md(written.summary_markdown),
         }
     )

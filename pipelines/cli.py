@@ -510,12 +510,27 @@ def report(
     warehouse: Annotated[
         Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
     ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            help="Dated reports (position_bias_<date>.html) to keep in the folder, newest first; older ones are "
+            "deleted (default $INTERACTIONS_REPORTS_KEEP or 30)."
+        ),
+    ] = None,
 ) -> None:
     """Write the position-bias report (self-contained HTML) for a window of search days."""
     from pipelines import warehouse as warehouse_db
-    from pipelines.report import write_report
+    from pipelines.report import DEFAULT_KEEP, parse_keep, write_report
     from pipelines.report.data import Period
 
+    if keep is None:
+        configured = os.environ.get("INTERACTIONS_REPORTS_KEEP")
+        try:
+            keep = parse_keep(configured) if configured else DEFAULT_KEEP
+        except ValueError:
+            _die(f"INTERACTIONS_REPORTS_KEEP is {configured!r}: give a whole number, at least 1")
+    elif keep < 1:
+        _die(f"--keep {keep}: keep at least 1 report")
     path = warehouse or Path(warehouse_db.warehouse_path_from_env())
     if not path.exists():
         _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
@@ -533,10 +548,12 @@ def report(
                 period = Period(date.fromisoformat(start), date.fromisoformat(end or start))
             except ValueError as exc:
                 _die(str(exc))
-        written = write_report(con, period, out_dir or _reports_dir(), warehouse_name=path.name)
+        written = write_report(con, period, out_dir or _reports_dir(), warehouse_name=path.name, keep=keep)
     finally:
         con.close()
     typer.echo(f"{written.summary_markdown}\n\nwritten: {written.path}\nlatest:  {written.latest}")
+    if written.pruned:
+        typer.echo(f"pruned:  {len(written.pruned)} older dated reports (keeping the newest {keep})")
 
 
 @app.command()

@@ -1,29 +1,51 @@
 """The position-bias report: one self-contained HTML file for product managers (Dagster-free).
 
 `write_report` reads the marts for a period, draws the charts (Plotly, with plotly.js inlined once: the file
-opens offline and requests nothing), and writes reports/position_bias_<end>.html and reports/latest.html.
+opens offline and requests nothing), writes reports/position_bias_<end>.html and reports/latest.html, and prunes
+the dated reports beyond the newest `keep`.
+
+plotly.js: the plotly package ships only the full bundle (4.8 MB, every trace type). Our charts are scatter
+and bar traces, which plotly.js's "basic" partial bundle (scatter, bar, pie: 1.2 MB) draws, so vendor/ holds
+that bundle at the plotly package's own plotly.js version; a report is a quarter the size to e-mail. To update
+it after upgrading plotly: `npm pack plotly.js-basic-dist-min@<the version in get_plotlyjs()'s header>` and
+copy plotly-basic.min.js into vendor/. Until then (or if a chart needs another trace type) the full bundle is
+inlined: the report is heavier, never broken.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jinja2
 import pandas as pd
+import plotly.graph_objects as go
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from pipelines.estimators.position_bias import CurveSettings
 from pipelines.report import charts
-from pipelines.report.data import MIN_QUERY_SEARCHES, Headline, Period, ReportData, collect
+from pipelines.report.data import (
+    MAX_ROWS_PER_QUERY,
+    MIN_QUERY_SEARCHES,
+    Headline,
+    Period,
+    ReportData,
+    collect,
+)
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
 EFFECT_RANKS = (2, 3, 5, 10)
+BASIC_BUNDLE = Path(__file__).with_name("vendor") / "plotly-basic.min.js"
+BASIC_TRACES = frozenset({"scatter", "bar", "pie"})
+DEFAULT_KEEP = 30
+# Only files named like this are ours to prune: latest.html, partial writes and anything else stay.
+DATED_REPORT = re.compile(r"position_bias_(\d{4}-\d{2}-\d{2})\.html")
 
 
 @dataclass(frozen=True)
@@ -32,30 +54,125 @@ class WrittenReport:
     latest: Path
     summary_markdown: str
     data: ReportData
+    bundle: str  # which plotly.js went in: "basic", "full", or "none" (no charts)
+    pruned: list[Path] = field(default_factory=list)
 
 
 def _percent(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}%}"
 
 
-def _card(figure: Headline) -> dict[str, str]:
+def _signed(value: float, digits: int, suffix: str) -> str:
+    """A change with its sign; one that rounds to zero at the shown precision has none ("0.0 pts", not "-0.0")."""
+    rounded = round(value, digits)
+    if rounded == 0:
+        return f"{0:.{digits}f}{suffix}"
+    return f"{rounded:+.{digits}f}{suffix}"
+
+
+def _card(figure: Headline, not_compared: str | None = None) -> dict[str, str]:
+    """One headline card; `not_compared` replaces the change when the periods cannot be compared."""
     if figure.kind == "count":
         value = "n/a" if figure.value is None else f"{figure.value:,.0f}"
     elif figure.kind == "rate":
         value = _percent(figure.value)
     else:
         value = "n/a" if figure.value is None else f"{figure.value:.2f}"
+    if not_compared:
+        return {"name": figure.name, "value": value, "change": not_compared, "tone": "flat"}
     change = figure.change
     if change is None:
         return {"name": figure.name, "value": value, "change": "no previous period", "tone": "flat"}
     if figure.kind == "count":
-        text = f"{change:+.1%} vs previous"
+        shown, digits, suffix = change * 100, 1, "%"
     elif figure.kind == "rate":
-        text = f"{change * 100:+.1f} pts vs previous"
+        shown, digits, suffix = change * 100, 1, " pts"
     else:
-        text = f"{change:+.2f} vs previous"
-    tone = "flat" if abs(change) < 1e-9 else ("good" if (change > 0) == (figure.better == "up") else "bad")
+        shown, digits, suffix = change, 2, ""
+    text = _signed(shown, digits, suffix) + " vs previous"
+    # The colour follows the shown figure: a change that reads 0.0 is not good or bad news.
+    rounded = round(shown, digits)
+    tone = "flat" if rounded == 0 else ("good" if (rounded > 0) == (figure.better == "up") else "bad")
     return {"name": figure.name, "value": value, "change": text, "tone": tone}
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def _span(first: date | None, last: date | None) -> str:
+    if first is None or last is None:
+        return ""
+    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+
+
+def period_label(data: ReportData) -> str:
+    """The period with what it holds: "2026-11-30 to 2026-12-06 (data on 1 of its 7 days)"."""
+    c = data.coverage
+    if c.empty:
+        return f"{data.period} (no data)"
+    if c.complete:
+        return f"{data.period} ({_days(c.period.days)})"
+    return f"{data.period} (data on {c.days_with_data} of its {_days(c.period.days)})"
+
+
+def not_compared_card(data: ReportData) -> str | None:
+    """What a card says instead of a change, when the periods cannot be compared; None when they can."""
+    if data.comparable:
+        return None
+    if not data.coverage.complete:
+        return "not compared: partial period"
+    if data.previous_coverage.empty:
+        return "no previous data"
+    return "not compared: partial previous period"
+
+
+def comparison_sentence(data: ReportData) -> str:
+    previous, before = data.previous, data.previous_coverage
+    if data.comparable:
+        return f"Changes are against the {_days(previous.days)} before ({previous})."
+    if not data.coverage.complete:
+        return (
+            "No change against the previous period is shown: with data on only "
+            f"{data.coverage.days_with_data} of its {_days(data.period.days)}, this window's totals would read "
+            "as a fall that did not happen."
+        )
+    if before.empty:
+        return f"No change is shown: there is no data for the previous period ({previous})."
+    return (
+        f"No change is shown: the previous period ({previous}) has data on only {before.days_with_data} of its "
+        f"{_days(previous.days)}."
+    )
+
+
+def coverage_warning(data: ReportData) -> str | None:
+    """The thin-data warning at the top of the page: which days have data, and where the data ends."""
+    c = data.coverage
+    if c.complete or c.empty:
+        return None
+    verb = "has" if c.days_with_data == 1 else "have"
+    parts = [
+        f"Only {c.days_with_data} of this window's {_days(c.period.days)} {verb} data "
+        f"({_span(c.first_day, c.last_day)}); every figure covers {'that day' if verb == 'has' else 'those days'} "
+        "alone."
+    ]
+    if data.data_first_day is not None and data.period.start < data.data_first_day:
+        parts.append(f"The warehouse's data starts on {data.data_first_day.isoformat()}.")
+    if data.data_last_day is not None and data.period.end > data.data_last_day:
+        parts.append(f"The warehouse's data ends on {data.data_last_day.isoformat()}.")
+    # Days without data between the first and the last with data: a gap in the data, not the window's edges.
+    missing_inside = (
+        (c.last_day - c.first_day).days + 1 - c.days_with_data if c.first_day and c.last_day else 0
+    )
+    if missing_inside > 0:
+        parts.append(f"{_days(missing_inside).capitalize()} between them have none.")
+    return " ".join(parts)
+
+
+def no_data_sentence(data: ReportData) -> str:
+    if data.data_first_day is None or data.data_last_day is None:
+        return "The warehouse holds no searches yet."
+    return f"The warehouse holds searches from {_span(data.data_first_day, data.data_last_day)}."
 
 
 def effect_sentences(data: ReportData) -> list[str]:
@@ -83,7 +200,8 @@ def effect_sentences(data: ReportData) -> list[str]:
 
 
 def _table(frame: pd.DataFrame, columns: dict[str, tuple[str, str]], empty: str) -> Markup:
-    """An HTML table of `columns` (name -> (heading, format)); values are escaped."""
+    """An HTML table of `columns` (name -> (heading, format)); values are escaped. Each cell carries its heading
+    (data-label) so that at phone width a row stacks into "heading: value" lines instead of scrolling."""
     if frame is None or frame.empty:
         return Markup("<p><em>{}</em></p>").format(empty)
     head = Markup("").join(
@@ -93,7 +211,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, tuple[str, str]], empty: str)
     body = Markup("")
     for _, row in frame.iterrows():
         cells = Markup("")
-        for name, (_, fmt) in columns.items():
+        for name, (heading, fmt) in columns.items():
             value = row.get(name)
             if value is None or (not isinstance(value, str) and pd.isna(value)):
                 text = ""
@@ -105,10 +223,13 @@ def _table(frame: pd.DataFrame, columns: dict[str, tuple[str, str]], empty: str)
                 text = f"{value:.2f}"
             else:
                 text = str(value)
-            cells += Markup('<td class="{}">{}</td>').format("num" if fmt != "text" else "", text)
+            cells += Markup('<td class="{}" data-label="{}">{}</td>').format(
+                "num" if fmt != "text" else "", heading, text
+            )
         body += Markup("<tr>{}</tr>").format(cells)
     return Markup(
-        '<div class="table-wrap"><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>'
+        '<div class="table-wrap"><p class="scroll-cue" aria-hidden="true">Scroll sideways for more columns '
+        '&rarr;</p><table class="stack"><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>'
     ).format(head, body)
 
 
@@ -146,9 +267,47 @@ def _quality_lines(data: ReportData) -> list[dict[str, str]]:
     return lines
 
 
-def render(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> str:
+def _version(js: str) -> str | None:
+    found = re.search(r"plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)", js[:400])
+    return found.group(1) if found else None
+
+
+def plotly_bundle(figures: list[go.Figure]) -> tuple[str, str]:
+    """(name, source) of the plotly.js to inline: the vendored basic bundle when it is the plotly package's
+    own plotly.js version and draws every trace in `figures`, else the full bundle the package ships."""
+    full = get_plotlyjs()
+    types = {trace.type for figure in figures for trace in figure.data}
+    if BASIC_BUNDLE.exists() and types <= BASIC_TRACES:
+        basic = BASIC_BUNDLE.read_text(encoding="utf-8")
+        if _version(basic) is not None and _version(basic) == _version(full):
+            return "basic", basic
+    return "full", full
+
+
+def _base_context(data: ReportData, warehouse_name: str, generated_at: datetime) -> dict[str, Any]:
+    return {
+        "no_data": data.empty,
+        "period": data.period,
+        "period_label": period_label(data),
+        "previous": data.previous,
+        "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
+        "warehouse_name": warehouse_name,
+        "no_data_sentence": no_data_sentence(data),
+        "coverage_warning": coverage_warning(data),
+        "comparison_sentence": comparison_sentence(data) if not data.empty else "",
+        "bundle": "none",
+        "plotly_js": Markup(""),
+    }
+
+
+def render_with_bundle(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> tuple[str, str]:
+    """(html, bundle name) of the report on `data`."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(TEMPLATE.read_text())
+    context = _base_context(data, warehouse_name, generated_at)
+    if data.empty:
+        # No data, no charts: a short page, without plotly.js.
+        return template.render(**context), "none"
     segments = data.curves[data.curves["segment_type"] != "all"] if len(data.curves) else data.curves
     segment_summary = (
         segments.groupby(["segment_type", "segment"], as_index=False)
@@ -162,18 +321,23 @@ def render(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> 
         if len(segments)
         else segments
     )
-    context: dict[str, Any] = {
-        "plotly_js": Markup(get_plotlyjs().replace("</script", "<\\/script")),
-        "period": data.period,
-        "previous": data.previous,
-        "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
-        "warehouse_name": warehouse_name,
-        "cards": [_card(figure) for figure in data.headline],
+    figures = {
+        "attention_chart": (charts.attention(data), "chart-attention"),
+        "click_share_chart": (charts.click_share(data), "chart-click-share"),
+        "trend_chart": (charts.click_rank_over_time(data), "chart-trend"),
+        "device_chart": (charts.segment_curves(data, "device"), "chart-devices"),
+        "retriever_chart": (charts.segment_curves(data, "retriever"), "chart-retrievers"),
+        "sample_chart": (charts.sample_size(data), "chart-sample"),
+    }
+    bundle, source = plotly_bundle([figure for figure, _ in figures.values()])
+    not_compared = not_compared_card(data)
+    context |= {
+        "bundle": bundle,
+        "plotly_js": Markup(source.replace("</script", "<\\/script")),
+        "cards": [_card(figure, not_compared) for figure in data.headline],
         "quality": data.quality,
-        "attention_chart": Markup(charts.to_div(charts.attention(data), "chart-attention")),
         "effect_sentences": effect_sentences(data),
-        "click_share_chart": Markup(charts.to_div(charts.click_share(data), "chart-click-share")),
-        "trend_chart": Markup(charts.to_div(charts.click_rank_over_time(data), "chart-trend")),
+        "max_rows_per_query": MAX_ROWS_PER_QUERY,
         "lost_table": _table(
             data.lost_opportunities,
             {
@@ -214,10 +378,6 @@ def render(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> 
             },
             "No query with enough searches in this period.",
         ),
-        "device_chart": Markup(charts.to_div(charts.segment_curves(data, "device"), "chart-devices")),
-        "retriever_chart": Markup(
-            charts.to_div(charts.segment_curves(data, "retriever"), "chart-retrievers")
-        ),
         "segment_table": _table(
             segment_summary,
             {
@@ -231,10 +391,14 @@ def render(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> 
             "No segment has shown results in this period.",
         ),
         "quality_lines": _quality_lines(data),
-        "sample_chart": Markup(charts.to_div(charts.sample_size(data), "chart-sample")),
         "fit_note": _fit_note(data),
     }
-    return template.render(**context)
+    context |= {name: Markup(charts.to_div(figure, div_id)) for name, (figure, div_id) in figures.items()}
+    return template.render(**context), bundle
+
+
+def render(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> str:
+    return render_with_bundle(data, warehouse_name=warehouse_name, generated_at=generated_at)[0]
 
 
 def _fit_note(data: ReportData) -> str:
@@ -249,12 +413,55 @@ def _fit_note(data: ReportData) -> str:
 
 
 def summary_markdown(data: ReportData, path: Path) -> str:
-    cards = [_card(figure) for figure in data.headline]
-    lines = [f"**Position bias report, {data.period}** ({path.name})", ""]
-    lines += [f"- {c['name']}: {c['value']} ({c['change']})" for c in cards]
+    lines = [f"**Position bias report, {period_label(data)}** ({path.name})", ""]
+    if data.empty:
+        return "\n".join([*lines, f"No searches in this window. {no_data_sentence(data)}"])
+    warning = coverage_warning(data)
+    if warning:
+        lines += [warning, ""]
+    if data.comparable:
+        lines += [f"- {c['name']}: {c['value']} ({c['change']})" for c in map(_card, data.headline)]
+    else:
+        lines += [f"- {c['name']}: {c['value']}" for c in map(_card, data.headline)]
+        lines += ["", comparison_sentence(data)]
     effect = effect_sentences(data)
     lines += ["", *(effect[:2] if effect else [f"Position effect not identifiable: {data.quality.note}."])]
     return "\n".join(lines)
+
+
+def parse_keep(text: str) -> int:
+    """The number of dated reports to keep, from configuration text: a whole number, at least 1."""
+    try:
+        keep = int(text.strip())
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise ValueError(f"{text!r} is not a number of reports to keep: give a whole number, at least 1")
+    return keep
+
+
+def prune_reports(folder: Path, keep: int, *, written: Path | None = None) -> list[Path]:
+    """Delete the dated reports (position_bias_<YYYY-MM-DD>.html) of `folder` beyond the `keep` newest by the
+    date in their name, and return them; `written`, the report just written, is never deleted, even when it
+    is for an older window. Nothing else in the folder is touched (latest.html, other files, folders)."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    dated: list[tuple[date, Path]] = []
+    for path in folder.iterdir():
+        match = DATED_REPORT.fullmatch(path.name)
+        if not match or not path.is_file():
+            continue
+        try:
+            dated.append((date.fromisoformat(match.group(1)), path))
+        except ValueError:
+            continue  # position_bias_2026-13-45.html: not a name we write
+    newest_first = [path for _, path in sorted(dated, reverse=True)]
+    kept = set(newest_first[:keep]) | ({written} if written is not None else set())
+    pruned = [path for path in newest_first if path not in kept]
+    for path in pruned:
+        # Another run may have pruned it first.
+        path.unlink(missing_ok=True)
+    return pruned
 
 
 def write_report(
@@ -264,9 +471,13 @@ def write_report(
     *,
     warehouse_name: str = "warehouse.duckdb",
     curve: CurveSettings | None = None,
+    keep: int | None = DEFAULT_KEEP,
 ) -> WrittenReport:
+    """Write the report on `period` and latest.html, then keep the `keep` newest dated reports (None: all)."""
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
     data = collect(con, period, curve)
-    html = render(data, warehouse_name=warehouse_name, generated_at=datetime.now(UTC))
+    html, bundle = render_with_bundle(data, warehouse_name=warehouse_name, generated_at=datetime.now(UTC))
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"position_bias_{period.end.isoformat()}.html"
@@ -276,4 +487,5 @@ def write_report(
         partial = target.with_suffix(".html.partial")
         partial.write_text(html, encoding="utf-8")
         partial.replace(target)
-    return WrittenReport(path, latest, summary_markdown(data, path), data)
+    pruned = prune_reports(folder, keep, written=path) if keep is not None else []
+    return WrittenReport(path, latest, summary_markdown(data, path), data, bundle, pruned)

@@ -18,6 +18,11 @@ from pipelines.marts import document_ctr, fit_position_bias
 MIN_PAIR_IMPRESSIONS = 100
 MIN_QUERY_SEARCHES = 20
 TOP = 10
+# The opportunity lists show at most this many rows of one query: one query's results compete for the same
+# slots, so its gains cannot all come true at once, and ten rows of one query hide every other query.
+MAX_ROWS_PER_QUERY = 2
+# A gain under one click in the period is not an opportunity (it would read "0" in the table).
+MIN_GAIN_CLICKS = 1.0
 # EM and pivot "agree" when no identified rank 1-10 differs by more than this (relative to rank 1).
 AGREEMENT = 0.05
 
@@ -41,6 +46,24 @@ class Period:
 
     def __str__(self) -> str:
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which days of a period have data (a search in the marts)."""
+
+    period: Period
+    days_with_data: int
+    first_day: date | None
+    last_day: date | None
+
+    @property
+    def empty(self) -> bool:
+        return self.days_with_data == 0
+
+    @property
+    def complete(self) -> bool:
+        return self.days_with_data == self.period.days
 
 
 @dataclass(frozen=True)
@@ -85,8 +108,24 @@ class ReportData:
     over_promoted: pd.DataFrame
     queries: pd.DataFrame
     quality: Quality
+    coverage: Coverage
+    previous_coverage: Coverage
+    data_first_day: date | None  # the marts' first and last day with data, whatever the period
+    data_last_day: date | None
+
+    @property
+    def empty(self) -> bool:
+        return self.coverage.empty
+
+    @property
+    def comparable(self) -> bool:
+        """Changes against the previous period mean something only when both periods have data every day: a
+        period that runs past the data (or starts before it) would show a fall (or a rise) that is not there."""
+        return self.coverage.complete and self.previous_coverage.complete
 
     def curve(self, segment_type: str = "all", segment: str = "all") -> pd.DataFrame:
+        if self.curves.empty:
+            return self.curves  # no fit (no shown results): not even its columns
         rows = self.curves[
             (self.curves["segment_type"] == segment_type) & (self.curves["segment"] == segment)
         ]
@@ -95,6 +134,8 @@ class ReportData:
     def attention_at(self, rank: int) -> tuple[float, float, float] | None:
         """(examination, low, high) at `rank` relative to rank 1, when identified."""
         rows = self.curve()
+        if rows.empty:
+            return None
         row = rows[rows["rank"] == rank]
         if row.empty or not bool(row["identifiable"].iloc[0]):
             return None
@@ -134,6 +175,12 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, previous: Period) -
     ]
 
 
+def coverage(con: duckdb.DuckDBPyConnection, period: Period) -> Coverage:
+    # An aggregate without GROUP BY: always one row.
+    ((days, first, last),) = warehouse.rows(con, "report/coverage", start=period.start, end=period.end)
+    return Coverage(period, int(days), first, last)
+
+
 def _headline_counts(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, float]:
     frame = warehouse.run(con, "report/headline", start=period.start, end=period.end).df()
     return {column: float(frame[column].iloc[0]) for column in frame.columns}
@@ -146,7 +193,13 @@ def _curves_for(con: duckdb.DuckDBPyConnection, period: Period, curve: CurveSett
 
 
 def _rank_groups(ctr: pd.DataFrame, curve: pd.DataFrame) -> pd.DataFrame:
-    """Observed CTR per rank group beside the all-traffic curve; 11-20 and 21+ pool the curve by impressions."""
+    """Observed CTR per rank group beside the all-traffic curve; 11-20 and 21+ pool the curve by impressions.
+    Without a curve (no shown results), the observed columns alone, relative to rank 1 all the same."""
+    if curve.empty:
+        ctr = ctr.copy()
+        top = ctr["ctr"].iloc[0] if len(ctr) else None
+        ctr["ctr_relative"] = ctr["ctr"] / top if top else None
+        return ctr
     curve = curve.copy()
     curve["rank_group"] = np.where(
         curve["rank"] <= 10, curve["rank"].astype(str), np.where(curve["rank"] <= 20, "11-20", "21+")
@@ -185,22 +238,38 @@ def _document_tables(
     pairs = pairs[pairs["debiased_ctr"].notna()].merge(signals, on=["query_text", "feature_id"], how="left")
     pairs["skip_above_rate"] = pairs["skipped_above"] / pairs["impressions"]
     pairs["bounce_rate"] = pairs["returns_to_results"] / pairs["clicks"].where(pairs["clicks"] > 0)
+    return under_promoted(pairs), over_promoted(pairs)
 
-    # Under-promoted: shown below rank 3, yet clicked as a top result would be. Gain: the clicks it would get
-    # at rank 1 (impressions x debiased CTR) beyond those it got.
+
+def diversified(frame: pd.DataFrame, top: int = TOP, per_query: int = MAX_ROWS_PER_QUERY) -> pd.DataFrame:
+    """The `top` rows of largest expected gain with at most `per_query` rows of any one query (ties broken by
+    query and document, so a re-run lists the same rows)."""
+    ranked = frame.sort_values(
+        ["expected_gain", "query_text", "feature_id"], ascending=[False, True, True], kind="stable"
+    )
+    kept = ranked[ranked.groupby("query_text", sort=False).cumcount() < per_query]
+    return kept.head(top).reset_index(drop=True)
+
+
+def under_promoted(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Pairs shown below rank 3 on average. Expected gain: the clicks the result would have got had it been shown
+    at rank 1 every time it was shown (impressions x debiased CTR), minus the clicks it got. It is gross: the
+    results it would push down would lose some clicks, and two results of one query cannot both be first."""
     lost = pairs[pairs["mean_rank"] > 3].copy()
     lost["expected_gain"] = lost["impressions"] * lost["debiased_ctr"] - lost["clicks"]
-    lost = lost[lost["expected_gain"] > 0].nlargest(TOP, "expected_gain")
+    return diversified(lost[lost["expected_gain"] >= MIN_GAIN_CLICKS])
 
-    # Over-promoted: in the top 3 with a debiased CTR below the best result of the same query. Gain: the clicks
-    # the same attention would bring if it went to that query's best result.
+
+def over_promoted(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Pairs in the top 3 on average with a debiased CTR below the best of the same query (among pairs with
+    enough traffic). Expected gain: the clicks the attention it got (its expected examinations, in rank-1 units)
+    would have brought had it gone to the query's best result, minus the clicks it brought."""
     best = pairs.groupby("query_text")["debiased_ctr"].max().rename("query_best_debiased_ctr")
     over = pairs[pairs["mean_rank"] <= 3].merge(best, on="query_text")
     over["expected_gain"] = over["expected_examinations"] * (
         over["query_best_debiased_ctr"] - over["debiased_ctr"]
     )
-    over = over[over["expected_gain"] > 0].nlargest(TOP, "expected_gain")
-    return lost.reset_index(drop=True), over.reset_index(drop=True)
+    return diversified(over[over["expected_gain"] >= MIN_GAIN_CLICKS])
 
 
 def _quality(headline_now: dict[str, float], curve: pd.DataFrame) -> Quality:
@@ -224,10 +293,27 @@ def _quality(headline_now: dict[str, float], curve: pd.DataFrame) -> Quality:
     )
 
 
+def _nothing(period: Period, before: Coverage, first_day: date | None, last_day: date | None) -> ReportData:
+    """A report on a period without data: empty tables, and no fit to attempt."""
+    empty = pd.DataFrame()
+    return ReportData(
+        period=period, previous=period.previous(), headline=[], ctr_by_rank=empty, curves=empty,
+        click_share=empty, trend=empty, lost_opportunities=empty, over_promoted=empty, queries=empty,
+        quality=Quality(None, None, False, "no searches in the period", False, None, None),
+        coverage=Coverage(period, 0, None, None), previous_coverage=before, data_first_day=first_day,
+        data_last_day=last_day,
+    )  # fmt: skip
+
+
 def collect(con: duckdb.DuckDBPyConnection, period: Period, curve: CurveSettings | None = None) -> ReportData:
     curve = curve or CurveSettings()
     previous = period.previous()
     params = {"start": period.start, "end": period.end}
+    ((first_day, last_day),) = warehouse.rows(con, "report/data_extent")
+    now, before = coverage(con, period), coverage(con, previous)
+    if now.empty:
+        # Nothing to fit or chart: the page says so and points to the days that have data.
+        return _nothing(period, before, first_day, last_day)
     curves = _curves_for(con, period, curve)
     everything = (
         curves[(curves["segment_type"] == "all")].sort_values("position") if len(curves) else pd.DataFrame()
@@ -243,7 +329,7 @@ def collect(con: duckdb.DuckDBPyConnection, period: Period, curve: CurveSettings
         period=period,
         previous=previous,
         headline=headline(con, period, previous),
-        ctr_by_rank=_rank_groups(ctr, everything) if len(everything) else ctr,
+        ctr_by_rank=_rank_groups(ctr, everything),
         curves=curves,
         click_share=share,
         trend=warehouse.run(con, "report/daily_trend", **params).df(),
@@ -253,4 +339,8 @@ def collect(con: duckdb.DuckDBPyConnection, period: Period, curve: CurveSettings
             con, "report/queries_needing_attention", **params, min_searches=MIN_QUERY_SEARCHES, limit=TOP
         ).df(),
         quality=_quality(_headline_counts(con, period), everything),
+        coverage=now,
+        previous_coverage=before,
+        data_first_day=first_day,
+        data_last_day=last_day,
     )
