@@ -78,12 +78,11 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
                 f"retention: dropped {kept.raw_rows} raw and {kept.staging_rows} staging rows before {kept.cutoff}"
             )
         report = refresh_staging(con, settings, full=config.full_refresh)
-        previews = {
-            name: con.table(f"staging.{name}").limit(5).df().to_markdown(index=False) for name in DESCRIPTIONS
-        }
         tables = {name: table_metadata(con, f"staging.{name}", report.rows[name]) for name in DESCRIPTIONS}
     finally:
         con.close()
+    # No row previews here: staging holds a row per user event, and Dagster keeps every materialization's
+    # metadata in its own storage, out of reach of `forget-user`. The marts (aggregates) keep theirs.
     context.log.info(f"staging refreshed for {len(report.changed_days)} changed event days")
     for name in DESCRIPTIONS:
         yield MaterializeResult(
@@ -92,6 +91,5 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
                 **tables[name],
                 "changed_event_days": MetadataValue.json([d.isoformat() for d in report.changed_days]),
                 "execution_days_rebuilt": len(report.execution_days),
-                "preview": MetadataValue.md(previews[name]),
             },
         )

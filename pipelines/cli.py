@@ -438,17 +438,20 @@ def demo(
     )
     from pipelines import warehouse as warehouse_db
 
-    con = warehouse_db.connect(warehouse, read_only=True)
+    # Analysts open the published copy: a session on the loader's own file would block the next load.
+    published = warehouse_db.published_path_for(warehouse)
+    con = warehouse_db.connect(published, read_only=True)
     try:
         answer = str(con.sql(first_query))
     finally:
         con.close()
     typer.echo(
-        f'\nwarehouse: {warehouse}\n\nfirst query to try:\n  duckdb {warehouse} "{first_query}"\n{answer}'
+        f"\nwarehouse (the loads write it): {warehouse}\nanalysts' copy (open this one): {published}\n\n"
+        f'first query to try:\n  duckdb -readonly {published} "{first_query}"\n{answer}'
     )
     typer.echo(
         "no duckdb CLI? python3 dev.py run python -c "
-        f"\"import duckdb; duckdb.connect('{warehouse}', read_only=True).sql('SELECT 42').show()\""
+        f"\"import duckdb; duckdb.connect('{published}', read_only=True).sql('SELECT 42').show()\""
     )
     latest = _reports_dir() / "latest.html"
     if latest.exists():
@@ -471,30 +474,52 @@ def forget_user_command(
     warehouse: Annotated[
         Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
     ] = None,
-    compact: Annotated[
-        bool, typer.Option(help="Rewrite the file afterwards so the erased bytes leave the disk too.")
-    ] = True,
 ) -> None:
-    """Erase a user from raw and staging, rebuild the marts of the days they touched."""
+    """Erase a user from every file: the warehouse (raw, staging, marts; compacted so the bytes leave the disk),
+    the analysts' copy, and the reports that counted them. Dagster's storage is searched for the id too."""
     from pipelines import erasure
     from pipelines import warehouse as warehouse_db
+    from pipelines.instance import dagster_home
 
     path = warehouse or Path(warehouse_db.warehouse_path_from_env())
     if not path.exists():
         _die(f"no warehouse at {path}")
-    con = warehouse_db.connect(path, lock_timeout_seconds=_lock_timeout_seconds())
-    try:
-        done = erasure.forget_user(con, user_id)
-    finally:
-        con.close()
-    if compact:
-        erasure.compact(path)
-    typer.echo(
-        f"erased {done.interactions:,} interactions and {done.quarantined:,} quarantined records; "
-        f"rebuilt {done.days_rebuilt} days of staging and marts"
-        + ("; file compacted" if compact else "")
-        + ". Erase the user upstream too, or the next load brings the records back."
+    published = warehouse_db.published_path_for(path)
+    reports = _reports_dir()
+    home = dagster_home()
+    done = erasure.erase_everywhere(
+        path,
+        user_id,
+        published_path=published,
+        reports_dir=reports,
+        also_search=[reports, home],
+        lock_timeout_seconds=_lock_timeout_seconds(),
     )
+    found = done.warehouse.interactions or done.warehouse.quarantined or done.published_held
+    if not found:
+        typer.echo(f"{user_id} was not found: the warehouse {path} and its analysts' copy hold none of their "
+                   "interactions; nothing was erased")  # fmt: skip
+    else:
+        typer.echo(
+            f"{path}: erased {done.warehouse.interactions:,} interactions and {done.warehouse.quarantined:,} "
+            f"quarantined records; staging and marts rebuilt for {done.warehouse.days_rebuilt} days; compacted"
+        )
+    if done.published is not None:
+        typer.echo(f"{done.published} (the analysts' copy): published again; it held {done.published_held:,} "
+                   "of the user's interactions, now none")  # fmt: skip
+    if done.reports_rewritten:
+        typer.echo(
+            f"{reports}: {len(done.reports_rewritten)} report files rewritten without the user's counts"
+        )
+    elif found:
+        typer.echo(f"{reports}: no report covers the user's days")
+    if done.files_still_holding:
+        names = ", ".join(str(p) for p in done.files_still_holding)
+        _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
+             "new DAGSTER_HOME)")  # fmt: skip
+    typer.echo(f"no file under {reports} or Dagster's home {home} holds the id")
+    if found:
+        typer.echo("Erase the user upstream too, or the next load brings the records back.")
 
 
 @app.command()

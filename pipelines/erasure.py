@@ -3,15 +3,19 @@
 The user's rows leave raw (interactions and quarantine) in one transaction that also logs their event days;
 the staging and mart refreshes then rebuild exactly those days, so every table is as if the user had never
 been loaded. DuckDB frees the deleted blocks but does not overwrite them: `compact` rewrites the database into
-a new file and swaps it in, so the bytes are gone from disk too. The API keeps its own copy: erase it there
-(DELETE /v1/retrievers/interactions/{id}) before the next load brings it back.
+a new file and swaps it in, so the bytes are gone from disk too. Then every other file a person can open is
+brought in line: the analysts' copy is published again from the compacted file, and the reports are rewritten
+(`erase_everywhere`). Dagster's storage holds no user-level rows (no asset keeps row previews of event-level
+tables); it is searched for the id all the same, and any file holding it is named. The API keeps its own copy:
+erase it there (DELETE /v1/retrievers/interactions/{id}) before the next load brings it back.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -27,16 +31,21 @@ class Erasure:
     interactions: int
     quarantined: int
     days_rebuilt: int
+    days: frozenset[date] = frozenset()  # the search days rebuilt: those the user's events belonged to
 
 
-def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettings | None = None) -> Erasure:
-    """Erase `user_id` as the API sends it; where loads pseudonymise (INTERACTIONS_PSEUDONYMISE_KEY), the
-    warehouse holds the pseudonym, which is computed here from the same key."""
+def stored_user_id(user_id: str) -> str:
+    """The id as the warehouse holds it: where loads pseudonymise (INTERACTIONS_PSEUDONYMISE_KEY), the
+    pseudonym, computed from the same key."""
     if not user_id:
         raise ValueError("a user id is required")
     pseudonymiser = pseudonymiser_from_env()
-    if pseudonymiser is not None:
-        user_id = pseudonymiser.pseudonym(user_id)
+    return pseudonymiser.pseudonym(user_id) if pseudonymiser is not None else user_id
+
+
+def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettings | None = None) -> Erasure:
+    """Erase `user_id` as the API sends it from the warehouse's tables."""
+    user_id = stored_user_id(user_id)
     warehouse.ensure_raw_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -50,7 +59,7 @@ def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettin
         raise
     staged = refresh_staging(con)
     refresh_marts(con, marts)
-    return Erasure(interactions, quarantined, len(staged.execution_days))
+    return Erasure(interactions, quarantined, len(staged.execution_days), frozenset(staged.execution_days))
 
 
 def compact(path: str | os.PathLike[str]) -> None:
@@ -72,3 +81,79 @@ def compact(path: str | os.PathLike[str]) -> None:
     finally:
         con.close()
     os.replace(fresh, source)
+
+
+@dataclass(frozen=True)
+class ErasureEverywhere:
+    warehouse: Erasure
+    published: Path | None  # the analysts' copy published again, or None where there was none
+    published_held: int  # the user's interactions the analysts' copy held before
+    reports_rewritten: list[Path]
+    files_still_holding: list[Path]  # files outside the warehouse that still hold the id (none expected)
+
+
+def user_interactions_in(path: Path, stored_id: str) -> int:
+    """The user's rows in raw.interactions of a warehouse file (0 for a file without the table)."""
+    if not path.exists():
+        return 0
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return warehouse.one(con, "raw/count_user_interactions", user_id=stored_id)[0]
+    except duckdb.CatalogException:
+        return 0
+    finally:
+        con.close()
+
+
+def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
+    """Every file under `folders` whose bytes contain `needle`."""
+    found = []
+    for folder in folders:
+        if not folder.exists():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if needle in path.read_bytes():
+                found.append(path)
+    return found
+
+
+def erase_everywhere(
+    path: Path,
+    user_id: str,
+    *,
+    published_path: Path,
+    reports_dir: Path | None = None,
+    also_search: Sequence[Path] = (),
+    lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
+) -> ErasureEverywhere:
+    """Erase the user from the warehouse and compact it, publish the analysts' copy again (where there is one),
+    rewrite the reports of `reports_dir` that counted the user, and name any file under `also_search` (the
+    reports' folder, Dagster's home) that still holds the id."""
+    stored = stored_user_id(user_id)
+    published_held = user_interactions_in(published_path, stored)
+    con = warehouse.connect(path, lock_timeout_seconds=lock_timeout_seconds)
+    try:
+        done = forget_user(con, user_id)
+    finally:
+        con.close()
+    compact(path)
+    published = None
+    if published_path.exists() and (done.interactions or done.quarantined or published_held):
+        published = warehouse.publish(path, published_path, lock_timeout_seconds=lock_timeout_seconds)
+    rewritten: list[Path] = []
+    if reports_dir is not None:
+        from pipelines.report import rewrite_reports
+
+        # The days the user's events touched; when the analysts' copy held the user but the warehouse no longer
+        # did (an erasure before this one reached every file), which reports counted them is unknown: all.
+        days = set(done.days) if done.interactions or not published_held else None
+        con = warehouse.connect(path, read_only=True, lock_timeout_seconds=lock_timeout_seconds)
+        try:
+            rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=path.name)
+        finally:
+            con.close()
+    searched = [p for p in [published_path, *also_search] if p.exists()]
+    holding = files_holding([p for p in searched if p.is_dir()], stored.encode()) + [
+        p for p in searched if p.is_file() and stored.encode() in p.read_bytes()
+    ]
+    return ErasureEverywhere(done, published, published_held, rewritten, holding)

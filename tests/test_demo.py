@@ -17,7 +17,9 @@ def test_the_default_demo_builds_a_checked_warehouse(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert f"warehouse: {warehouse}" in completed.stdout and "first query to try" in completed.stdout
+    published = tmp_path / "warehouse.published.duckdb"
+    assert f"analysts' copy (open this one): {published}" in completed.stdout
+    assert f"duckdb -readonly {published}" in completed.stdout  # the query to try opens the copy
     latest = tmp_path / "reports" / "latest.html"
     assert f"position-bias report (open it in a browser): {latest}" in completed.stdout
     assert latest.stat().st_size > 1_000_000  # plotly.js is inlined: the file stands alone

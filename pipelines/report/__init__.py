@@ -472,8 +472,10 @@ def write_report(
     warehouse_name: str = "warehouse.duckdb",
     curve: CurveSettings | None = None,
     keep: int | None = DEFAULT_KEEP,
+    update_latest: bool = True,
 ) -> WrittenReport:
-    """Write the report on `period` and latest.html, then keep the `keep` newest dated reports (None: all)."""
+    """Write the report on `period` and latest.html (unless `update_latest` is False), then keep the `keep`
+    newest dated reports (None: all)."""
     if keep is not None and keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
     data = collect(con, period, curve)
@@ -482,10 +484,60 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"position_bias_{period.end.isoformat()}.html"
     latest = folder / "latest.html"
-    for target in (path, latest):
+    for target in (path, latest) if update_latest else (path,):
         # Write then rename: a reader never sees half a report.
         partial = target.with_suffix(".html.partial")
         partial.write_text(html, encoding="utf-8")
         partial.replace(target)
     pruned = prune_reports(folder, keep, written=path) if keep is not None else []
     return WrittenReport(path, latest, summary_markdown(data, path), data, bundle, pruned)
+
+
+PERIOD_META = re.compile(
+    r'<meta name="interactions-report-period" content="(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})">'
+)
+# Reports written before the period was recorded in a meta tag: the title says it.
+PERIOD_TITLE = re.compile(r"<title>Position bias report, (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})")
+
+
+def report_period(path: Path) -> Period | None:
+    """The window a written report covers, read from its head; None for a file that does not say."""
+    head = path.read_bytes()[:8192].decode("utf-8", "replace")
+    match = PERIOD_META.search(head) or PERIOD_TITLE.search(head)
+    return Period(date.fromisoformat(match[1]), date.fromisoformat(match[2])) if match else None
+
+
+def rewrite_reports(
+    con: duckdb.DuckDBPyConnection,
+    folder: str | os.PathLike[str],
+    days: set[date] | None,
+    *,
+    warehouse_name: str = "warehouse.duckdb",
+) -> list[Path]:
+    """Write again, from the warehouse as it is now, every report in `folder` whose window or the previous
+    period it is compared with holds one of `days` (None: every report), latest.html included when it is one
+    of them; for an erasure. Returns the files rewritten."""
+    folder = Path(folder)
+    if not folder.exists():
+        return []
+    rewritten: list[Path] = []
+
+    def affected(period: Period) -> bool:
+        first = period.previous().start
+        return days is None or any(first <= day <= period.end for day in days)
+
+    latest = folder / "latest.html"
+    latest_period = report_period(latest) if latest.exists() else None
+    for path in sorted(folder.iterdir()):
+        if not DATED_REPORT.fullmatch(path.name) or not path.is_file():
+            continue
+        period = report_period(path)
+        if period is None or not affected(period):
+            continue
+        is_latest = latest_period == period and path.name == f"position_bias_{period.end.isoformat()}.html"
+        write_report(con, period, folder, warehouse_name=warehouse_name, keep=None, update_latest=is_latest)
+        rewritten += [path, latest] if is_latest else [path]
+    if latest_period is not None and latest not in rewritten and affected(latest_period):
+        write_report(con, latest_period, folder, warehouse_name=warehouse_name, keep=None)
+        rewritten += [folder / f"position_bias_{latest_period.end.isoformat()}.html", latest]
+    return sorted(set(rewritten))
