@@ -11,6 +11,10 @@ import pytest
 from pipelines import warehouse
 from tests.estimators.conftest import DEVICES, KnownTraffic
 
+# The session fixture behind these tests generates 3.2M interactions (about 140 s of generation, 190 s with
+# the warehouse on two idle cores): the first test pays for it, so the limit leaves room for a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
 WELL_SAMPLED = 200  # impressions of a (query, document) pair in the window
 # Position buckets by the pair's mean rank.
 BUCKETS = ((1.0, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 21.0))
