@@ -47,16 +47,11 @@ def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettin
     """Erase `user_id` as the API sends it from the warehouse's tables."""
     user_id = stored_user_id(user_id)
     warehouse.ensure_raw_tables(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with warehouse.transaction(con):
         warehouse.run(con, "raw/log_user_event_dates", user_id=user_id, run_id="forget-user",
                       loaded_at=datetime.now(UTC))  # fmt: skip
         interactions = warehouse.one(con, "raw/delete_user_interactions", user_id=user_id)[0]
         quarantined = warehouse.one(con, "raw/delete_user_rejected", user_id=user_id)[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     staged = refresh_staging(con)
     refresh_marts(con, marts)
     return Erasure(interactions, quarantined, len(staged.execution_days), frozenset(staged.execution_days))

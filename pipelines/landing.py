@@ -269,24 +269,35 @@ def _load_once(
     window = day_window(day)
     fetch = WindowReport()
     params = {"partition_date": day, "loaded_at": datetime.now(UTC), "run_id": run_id}
-    scratch = tempfile.TemporaryDirectory(prefix="interactions-load-")
-    staged_path = Path(scratch.name) / "staged.duckdb"
     pending = ValidatedPage()
-    con = stage = None
-    try:
-        if staged:
-            stage = target = warehouse.connect(staged_path, memory_limit=options.memory_limit)
-            warehouse.ensure_raw_tables(stage)
-        else:  # straight into the warehouse, inside the day's transaction
-            con = target = warehouse.connect(
-                warehouse_path,
-                memory_limit=options.memory_limit,
-                lock_timeout_seconds=options.lock_timeout_seconds,
+    with contextlib.ExitStack() as cleanup:  # unwinds in reverse: the transaction, the connections, scratch
+        scratch = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="interactions-load-"))
+        staged_path = Path(scratch) / "staged.duckdb"
+
+        def open_warehouse() -> duckdb.DuckDBPyConnection:
+            con = cleanup.enter_context(
+                contextlib.closing(
+                    warehouse.connect(
+                        warehouse_path,
+                        memory_limit=options.memory_limit,
+                        lock_timeout_seconds=options.lock_timeout_seconds,
+                    )
+                )
             )
             warehouse.ensure_raw_tables(con)
-            _replace_day_begin(con, day, params)
+            return con
+
+        if staged:
+            target = stage = cleanup.enter_context(
+                contextlib.closing(warehouse.connect(staged_path, memory_limit=options.memory_limit))
+            )
+            warehouse.ensure_raw_tables(stage)
+        else:  # straight into the warehouse, inside the day's transaction
+            target = con = open_warehouse()
+            cleanup.enter_context(warehouse.transaction(con))
+            _replace_day(con, day, params)
         fetcher = WindowFetcher(client, page_size=options.page_size, sub_windows=options.sub_windows)
-        batch_path = Path(scratch.name) / "batch.ndjson"
+        batch_path = Path(scratch) / "batch.ndjson"
         for page in fetcher.pages(window, fetch):
             report.fetched += len(page)
             for raw in page:
@@ -302,20 +313,16 @@ def _load_once(
         warehouse.run(target, "raw/dedupe_interactions_partition", partition_date=day)
         report.rows = warehouse.one(target, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
-        if stage is not None:
-            stage.close()
-            stage = None
-            con = warehouse.connect(
-                warehouse_path,
-                memory_limit=options.memory_limit,
-                lock_timeout_seconds=options.lock_timeout_seconds,
-            )
-            warehouse.ensure_raw_tables(con)
+        if staged:
+            stage.close()  # the staged day is complete: the warehouse attaches the file
+            con = open_warehouse()
             con.execute("ATTACH ? AS staged (READ_ONLY)", [str(staged_path)])
-            _replace_day_begin(con, day, params)
+            cleanup.enter_context(warehouse.transaction(con))
+            _replace_day(con, day, params)
             warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
             warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
-        # Audit, then publish: commit only when every audit of the day, landed but uncommitted, passes.
+        # Audit, then publish: commit (leaving the block) only when every audit of the day, landed but
+        # uncommitted, passes; a failure rolls the day back.
         report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
         report.outside_window = pending.outside_window
         report.window_open = window.end > started_at
@@ -327,17 +334,6 @@ def _load_once(
         if failures:
             raise LoadAuditError(day, failures)
         warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
-        con.execute("COMMIT")
-    except BaseException:
-        if con is not None:
-            with contextlib.suppress(Exception):  # the transaction may not have begun
-                con.execute("ROLLBACK")
-        raise
-    finally:
-        for connection in (con, stage):
-            if connection is not None:
-                connection.close()
-        scratch.cleanup()
     report.pages = fetch.pages
     report.splits = fetch.splits
     report.paging_mode = fetch.mode
@@ -346,9 +342,8 @@ def _load_once(
     return report
 
 
-def _replace_day_begin(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
-    """Open the day's transaction: log the days the old rows belonged to, then delete them."""
-    con.execute("BEGIN TRANSACTION")
+def _replace_day(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
+    """Inside the day's transaction: log the days the old rows belonged to, then delete them."""
     warehouse.run(con, "raw/log_changed_event_dates", **params)
     warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
     warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
@@ -525,24 +520,19 @@ def land_records(
 
     try:
         warehouse.ensure_raw_tables(con)
-        con.execute("BEGIN TRANSACTION")
-        for record in records:
-            day = date.fromisoformat(record["timestamp"][:10])
-            lines = pending.setdefault(day, [])
-            lines.append(orjson.dumps(record))
-            landed += 1
-            if len(lines) >= BATCH_ROWS:
+        with warehouse.transaction(con):
+            for record in records:
+                day = date.fromisoformat(record["timestamp"][:10])
+                lines = pending.setdefault(day, [])
+                lines.append(orjson.dumps(record))
+                landed += 1
+                if len(lines) >= BATCH_ROWS:
+                    flush(day)
+            for day in list(pending):
                 flush(day)
-        for day in list(pending):
-            flush(day)
-        for day in warehouse.rows(con, "raw/partitions_loaded_by_run", run_id=run_id):
-            warehouse.run(con, "raw/log_changed_event_dates", partition_date=day[0], run_id=run_id,
-                          loaded_at=loaded_at)  # fmt: skip
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            con.execute("ROLLBACK")
-        raise
+            for day in warehouse.rows(con, "raw/partitions_loaded_by_run", run_id=run_id):
+                warehouse.run(con, "raw/log_changed_event_dates", partition_date=day[0], run_id=run_id,
+                              loaded_at=loaded_at)  # fmt: skip
     finally:
         con.close()
         scratch.cleanup()

@@ -72,8 +72,7 @@ def refresh_marts(
     settings = settings or MartsSettings()
     ensure_mart_tables(con)
     report = MartsReport()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with warehouse.transaction(con):
         pending = warehouse.pending_days(con, "marts", full=full)
         days = pending.days
         if days:
@@ -84,10 +83,6 @@ def refresh_marts(
         warehouse.record_refresh(con, "marts", pending, datetime.now(UTC))
         report.days = days
         report.rows = dict(zip(MARTS, warehouse.one(con, "marts/row_counts"), strict=True))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return report
 
 

@@ -50,8 +50,7 @@ def apply_retention(
     must exist)."""
     today = today or datetime.now(UTC).date()
     first_kept = today - timedelta(days=keep_days)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with warehouse.transaction(con):
         previous = cutoff(con)
         first_kept = max(first_kept, previous) if previous else first_kept  # a cutoff never moves back
         raw_rows = warehouse.one(con, "raw/delete_before_cutoff", cutoff=first_kept)[0]
@@ -65,8 +64,4 @@ def apply_retention(
             )
         )
         warehouse.run(con, "raw/insert_retention_state", cutoff=first_kept, applied_at=datetime.now(UTC))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return RetentionReport(first_kept, raw_rows, staging_rows)

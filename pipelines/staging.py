@@ -58,8 +58,7 @@ def refresh_staging(
     settings = settings or StagingSettings()
     ensure_staging_tables(con)
     report = StagingReport()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with warehouse.transaction(con):
         pending = warehouse.pending_days(con, "staging", full=full)
         # Days before the retention cutoff keep the staging and mart rows built while their raw rows existed.
         kept_from = retention_cutoff(con)
@@ -92,8 +91,4 @@ def refresh_staging(
             warehouse.run(con, "staging/log_changed_execution_dates", days=around, refreshed_at=refreshed_at)
         warehouse.record_refresh(con, "staging", pending, refreshed_at)
         report.rows = dict(zip(STAGING_TABLES, warehouse.one(con, "staging/row_counts"), strict=True))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return report

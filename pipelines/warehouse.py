@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -69,6 +71,21 @@ def connect(
             pause = min(pause * 2, 1.0)
     con.execute("SET TimeZone = 'UTC'")  # days are UTC everywhere in this project
     return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block: COMMIT when it ends, ROLLBACK when it raises anything (a failed
+    audit, a typing error, Ctrl-C) or when COMMIT itself fails. A rollback that fails in turn (the transaction
+    already void) never hides the error that caused it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
