@@ -4,7 +4,7 @@
 -- purchase by default: the staging layer's setting). Revenue sums purchase order values per currency, as a JSON
 -- object {"USD": 12.5} with its keys in alphabetical order and sums rounded to 6 decimals, so a re-run writes the
 -- same text whatever order the rows were added in.
-INSERT INTO marts.conversion_rates
+INSERT INTO marts.conversion_rates BY NAME
 WITH conversion_events AS (
     SELECT
         execution_id,

@@ -1,7 +1,7 @@
 -- CTR at a position = clicks / impressions over shown slots (docs/metrics.md#ctr-by-position), with the Wilson
 -- score 95% interval (z = 1.959964). Examined-only slots (clients without impressions) have no impressions: left
 -- out.
-INSERT INTO marts.ctr_by_position
+INSERT INTO marts.ctr_by_position BY NAME
 WITH counts AS (
     SELECT
         execution_date AS day,

@@ -1,7 +1,7 @@
 -- Per day and query (trimmed and lower-cased, so "Red Shoes " and "red shoes" are one query): no-click rate over
 -- tracked searches, zero-results and refinement rates over all searches (docs/metrics.md#search-level-rates). A
 -- rate over zero is NULL.
-INSERT INTO marts.query_health
+INSERT INTO marts.query_health BY NAME
 WITH counts AS (
     SELECT
         execution_date AS day,

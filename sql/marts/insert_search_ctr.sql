@@ -1,7 +1,7 @@
 -- docs/metrics.md#search-level-rates: search CTR and no-click rate over tracked searches, zero-results rate over
 -- all searches, average click rank over clicks: every clicked (execution, position), as staging.search_executions
 -- counts them, whether or not the client reported the slot shown. A rate over zero is NULL.
-INSERT INTO marts.search_ctr
+INSERT INTO marts.search_ctr BY NAME
 WITH searches AS (
     SELECT
         execution_date AS day,
@@ -58,17 +58,17 @@ SELECT
     coalesce(c.clicks, 0) AS clicks,
     coalesce(c.click_rank_sum, 0) AS click_rank_sum,
     c.click_rank_sum / nullif(c.clicks, 0) AS average_click_rank,
-    coalesce(c.clicks_rank_1, 0),
-    coalesce(c.clicks_rank_2, 0),
-    coalesce(c.clicks_rank_3, 0),
-    coalesce(c.clicks_rank_4, 0),
-    coalesce(c.clicks_rank_5, 0),
-    coalesce(c.clicks_rank_6, 0),
-    coalesce(c.clicks_rank_7, 0),
-    coalesce(c.clicks_rank_8, 0),
-    coalesce(c.clicks_rank_9, 0),
-    coalesce(c.clicks_rank_10, 0),
-    coalesce(c.clicks_rank_11_20, 0),
-    coalesce(c.clicks_rank_21_plus, 0)
+    coalesce(c.clicks_rank_1, 0) AS clicks_rank_1,
+    coalesce(c.clicks_rank_2, 0) AS clicks_rank_2,
+    coalesce(c.clicks_rank_3, 0) AS clicks_rank_3,
+    coalesce(c.clicks_rank_4, 0) AS clicks_rank_4,
+    coalesce(c.clicks_rank_5, 0) AS clicks_rank_5,
+    coalesce(c.clicks_rank_6, 0) AS clicks_rank_6,
+    coalesce(c.clicks_rank_7, 0) AS clicks_rank_7,
+    coalesce(c.clicks_rank_8, 0) AS clicks_rank_8,
+    coalesce(c.clicks_rank_9, 0) AS clicks_rank_9,
+    coalesce(c.clicks_rank_10, 0) AS clicks_rank_10,
+    coalesce(c.clicks_rank_11_20, 0) AS clicks_rank_11_20,
+    coalesce(c.clicks_rank_21_plus, 0) AS clicks_rank_21_plus
 FROM searches AS s
 LEFT JOIN clicks AS c ON c.day = s.day AND c.retriever_id IS NOT DISTINCT FROM s.retriever_id;

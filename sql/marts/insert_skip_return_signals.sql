@@ -2,7 +2,7 @@
 -- pogo-sticking, dwell) use every clicked slot, shown or examined. Skip-above at k: skipped-above slots at k over
 -- impressions at k in searches with a click below k (Joachims et al. 2005). Dwell thresholds are the staging
 -- layer's (default 10 s and 30 s). A rate over zero is NULL.
-INSERT INTO marts.skip_return_signals
+INSERT INTO marts.skip_return_signals BY NAME
 WITH slots AS (
     SELECT s.*, x.last_click_position
     FROM staging.result_slots AS s

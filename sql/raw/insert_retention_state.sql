@@ -1,1 +1,1 @@
-INSERT INTO raw.retention_state VALUES ($cutoff, $applied_at);
+INSERT INTO raw.retention_state (cutoff, applied_at) VALUES ($cutoff, $applied_at);

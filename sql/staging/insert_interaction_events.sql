@@ -1,7 +1,7 @@
 -- One row per interaction and type. Event time is occurred_at when present (backfills), else timestamp; days
 -- are UTC (docs/metrics.md#units). A record's event time is never after its timestamp (the API clamps occurred_at),
 -- so only partitions from the first changed day on can hold a changed day's events.
-INSERT INTO staging.interaction_events
+INSERT INTO staging.interaction_events BY NAME
 SELECT
     interaction_id,
     unnest(list_distinct(interaction_type)) AS interaction_type,

@@ -1,1 +1,1 @@
-INSERT INTO staging.refresh_state VALUES ($absorbed_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);
+INSERT INTO staging.refresh_state (absorbed_until, refreshed_at) VALUES ($absorbed_until::TIMESTAMPTZ, $refreshed_at::TIMESTAMPTZ);

@@ -2,7 +2,7 @@
 -- 'shown'). One without (a client that sends no impressions) falls back to the cascade assumption
 -- (docs/metrics.md#units): the slots at or above its last click were examined; they are labelled 'examined', never
 -- shown.
-INSERT INTO staging.result_slots
+INSERT INTO staging.result_slots BY NAME
 WITH events AS (
     SELECT *
     FROM staging.interaction_events

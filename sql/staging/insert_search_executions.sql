@@ -2,7 +2,7 @@
 -- it gathers its events up to the end of the next day (a search that crosses midnight, a purchase hours later).
 -- Impressions count shown slots (`impression`, or `view` from clients that send no impressions); clicks count
 -- clicked slots, so a slot clicked twice is one click (CTR stays a share of slots).
-INSERT INTO staging.search_executions
+INSERT INTO staging.search_executions BY NAME
 WITH events AS (
     SELECT *
     FROM staging.interaction_events
