@@ -17,26 +17,11 @@ from pydantic import Field
 from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
 from pipelines import warehouse
 from pipelines.estimators.position_bias import CurveSettings
-from pipelines.marts import MartsSettings, refresh_marts
+from pipelines.marts import MARTS, MartsSettings, refresh_marts
 from pipelines.resources import WarehouseResource
 
-DESCRIPTIONS = {
-    "ctr_by_position": "marts.ctr_by_position: day x retriever x device x position: impressions, clicks, CTR "
-    "with a Wilson 95% interval (shown slots).",
-    "search_ctr": "marts.search_ctr: day x retriever: searches, tracked searches, search CTR, no-click rate, "
-    "zero-results rate, average click rank, clicks by rank (1..10, 11-20, 21+).",
-    "skip_return_signals": "marts.skip_return_signals: day x retriever x position: explicit skip, skip-above, "
-    "return-to-results (bounce), pogo-sticking, short and long dwell, each with numerator and denominator.",
-    "query_health": "marts.query_health: day x query: searches, no-click, zero-results and refinement rates.",
-    "conversion_rates": "marts.conversion_rates: grain 'position' (day x retriever x position) and 'query' (day x "
-    "query): clicks, add_to_cart, purchases, conversions, rates per search, click and impression, revenue per "
-    "currency.",
-    "position_bias": "marts.position_bias: per segment (all, retriever, device) and position over a trailing "
-    "window: the position-based model's examination theta_k / theta_0 fitted by EM, bootstrap 95% intervals, "
-    "the naive CTR curve, the pivot cross-check, coverage, convergence and an identifiability flag.",
-    "document_ctr": "marts.document_ctr: per document and per query x document over the same window: "
-    "impressions, clicks, raw CTR, mean rank, expected examinations, debiased CTR (ratio estimator).",
-}
+# Each mart's description is its COMMENT ON TABLE (sql/marts/comment_<name>.sql), shown as is.
+DESCRIPTIONS = {name: f"marts.{name}: {warehouse.table_description(f'marts.{name}')}" for name in MARTS}
 # Each mart's [0, 1] check: its SQL file counts the rows with a rate outside.
 RATE_CHECKS = {name: f"checks/{name}_rates_outside_0_1" for name in DESCRIPTIONS}
 STAGING = [AssetKey("staging_search_executions"), AssetKey("staging_result_slots")]

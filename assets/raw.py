@@ -54,8 +54,7 @@ class RawInteractionsConfig(Config):
     partitions_def=daily_partitions,
     kinds={"duckdb", "python"},
     freshness_policy=nightly_freshness(FRESHNESS_DEADLINE),
-    description="Every Mixpeek interaction recorded on the partition's UTC day (by `timestamp`), one row each; "
-    "malformed records go to raw.rejected_interactions.",
+    description=warehouse.table_description("raw.interactions"),
     check_specs=[
         AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
         for name, text in CHECKS.items()

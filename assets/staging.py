@@ -14,23 +14,20 @@ from dagster import (
 from pydantic import Field
 
 from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
+from pipelines import warehouse
 from pipelines.resources import WarehouseResource
 from pipelines.retention import apply_retention, retention_days_from_env
 from pipelines.staging import (
     DEFAULT_CONVERSION_TYPES,
+    STAGING_TABLES,
     StagingSettings,
     ensure_staging_tables,
     refresh_staging,
 )
 
+# Each table's description is its COMMENT ON TABLE (sql/staging/comment_<name>.sql), shown as is.
 DESCRIPTIONS = {
-    "interaction_events": "staging.interaction_events: one row per interaction and type (the list exploded), "
-    "with event time (occurred_at, else timestamp) and its UTC day.",
-    "search_executions": "staging.search_executions: one row per execution_id (one result page): day, retriever, "
-    "session, user, query, device, tracked, impressions, clicks, first/last click, conversion, zero results, "
-    "refined, returned.",
-    "result_slots": "staging.result_slots: one row per (execution_id, position) shown, or examined under the "
-    "cascade fallback where a client sends no impressions: clicks, conversions, skips, returns, dwell.",
+    name: f"staging.{name}: {warehouse.table_description(f'staging.{name}')}" for name in STAGING_TABLES
 }
 
 

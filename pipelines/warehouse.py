@@ -30,6 +30,20 @@ def sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
+_TABLE_COMMENT = re.compile(r"COMMENT ON TABLE (\w+\.\w+) IS '((?:[^']|'')*)';")
+
+
+@cache
+def table_description(qualified_name: str) -> str:
+    """The table's COMMENT ON text from sql/<schema>/comment_<table>.sql: each table is described once, there,
+    and the Dagster assets show the same words as the catalog and docs/warehouse.md."""
+    schema, table = qualified_name.split(".")
+    for name, text in _TABLE_COMMENT.findall(sql(f"{schema}/comment_{table}")):
+        if name == qualified_name:
+            return text.replace("''", "'")
+    raise KeyError(f"sql/{schema}/comment_{table}.sql has no COMMENT ON TABLE {qualified_name}")
+
+
 # How long a connection waits for another process's lock on the file before giving up.
 DEFAULT_LOCK_TIMEOUT_SECONDS = 600.0
 

@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.conversion_rates IS 'Conversions at two grains: grain = position (day x retriever x position) or query (day x query).';
+COMMENT ON TABLE marts.conversion_rates IS 'Conversions at two grains: grain = position (day x retriever x position) or query (day x query): clicks, add_to_cart, purchases, conversions, rates per search, click and impression, revenue per currency.';
 COMMENT ON COLUMN marts.conversion_rates.grain IS 'position or query: which of the key columns are set.';
 COMMENT ON COLUMN marts.conversion_rates.day IS 'UTC day of the searches.';
 COMMENT ON COLUMN marts.conversion_rates.retriever_id IS 'The retriever (position grain).';

@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.ctr_by_position IS 'Result CTR by position: day x retriever x device x position, over shown slots (metrics.md).';
+COMMENT ON TABLE marts.ctr_by_position IS 'Result CTR by position: day x retriever x device x position, over shown slots: impressions, clicks, CTR with a Wilson 95% interval (docs/metrics.md).';
 COMMENT ON COLUMN marts.ctr_by_position.day IS 'UTC day of the searches.';
 COMMENT ON COLUMN marts.ctr_by_position.retriever_id IS 'The retriever.';
 COMMENT ON COLUMN marts.ctr_by_position.device IS 'The device.';

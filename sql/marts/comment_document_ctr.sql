@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.document_ctr IS 'Per document (grain document) and per query x document (grain query_document) over the position-bias window: raw and debiased CTR (ratio estimator, metrics.md). Replaced on each refresh.';
+COMMENT ON TABLE marts.document_ctr IS 'Per document (grain document) and per query x document (grain query_document) over the position-bias window: impressions, clicks, raw CTR, mean rank, expected examinations and debiased CTR (ratio estimator, docs/metrics.md). Replaced on each refresh.';
 COMMENT ON COLUMN marts.document_ctr.grain IS 'document or query_document: whether query_text is part of the key.';
 COMMENT ON COLUMN marts.document_ctr.query_text IS 'The query (grain query_document); NULL for grain document.';
 COMMENT ON COLUMN marts.document_ctr.feature_id IS 'The document.';

@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.position_bias IS 'The position effect: examination propensity theta_k / theta_0 of the position-based model, fitted by EM on counts per (query, document, position) over a trailing window, per segment (metrics.md). Replaced on each refresh.';
+COMMENT ON TABLE marts.position_bias IS 'The position effect: examination propensity theta_k / theta_0 of the position-based model, fitted by EM on counts per (query, document, position) over a trailing window, per segment (all, retriever, device), with bootstrap 95% intervals, the naive CTR curve, the pivot cross-check, coverage, convergence and an identifiability flag (docs/metrics.md). Replaced on each refresh.';
 COMMENT ON COLUMN marts.position_bias.window_start IS 'First search day of the window (UTC): window_days - 1 days before its end, or the first day with shown results.';
 COMMENT ON COLUMN marts.position_bias.window_end IS 'Last search day of the window: the newest day with shown results.';
 COMMENT ON COLUMN marts.position_bias.segment_type IS 'all, retriever or device.';

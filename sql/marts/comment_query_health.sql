@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.query_health IS 'Queries that need attention: day x query (trimmed, lower-cased).';
+COMMENT ON TABLE marts.query_health IS 'Queries that need attention: day x query (trimmed, lower-cased): searches, no-click, zero-results and refinement rates.';
 COMMENT ON COLUMN marts.query_health.day IS 'UTC day of the searches.';
 COMMENT ON COLUMN marts.query_health.query IS 'The query, trimmed and lower-cased.';
 COMMENT ON COLUMN marts.query_health.searches IS 'All searches for the query.';

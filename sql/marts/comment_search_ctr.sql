@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.search_ctr IS 'Search-level engagement: day x retriever (Algolia''s definitions, metrics.md).';
+COMMENT ON TABLE marts.search_ctr IS 'Search-level engagement: day x retriever: searches, tracked searches, search CTR, no-click rate, zero-results rate, average click rank, clicks by rank (1..10, 11-20, 21+) (Algolia''s definitions, docs/metrics.md).';
 COMMENT ON COLUMN marts.search_ctr.day IS 'UTC day of the searches.';
 COMMENT ON COLUMN marts.search_ctr.retriever_id IS 'The retriever.';
 COMMENT ON COLUMN marts.search_ctr.searches IS 'All searches.';

@@ -1,4 +1,4 @@
-COMMENT ON TABLE marts.skip_return_signals IS 'Negative and post-click signals: day x retriever x position (metrics.md, skip and return signals).';
+COMMENT ON TABLE marts.skip_return_signals IS 'Negative and post-click signals: day x retriever x position: explicit skip, skip-above, return to results (bounce), pogo-sticking, short and long dwell, each with its numerator and denominator (docs/metrics.md).';
 COMMENT ON COLUMN marts.skip_return_signals.day IS 'UTC day of the searches.';
 COMMENT ON COLUMN marts.skip_return_signals.retriever_id IS 'The retriever.';
 COMMENT ON COLUMN marts.skip_return_signals.position IS '0-based position.';

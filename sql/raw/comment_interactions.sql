@@ -1,4 +1,4 @@
-COMMENT ON TABLE raw.interactions IS 'Every Mixpeek interaction, one row each, as the list API returned it; partitioned by the UTC day of `timestamp` (when Mixpeek recorded it).';
+COMMENT ON TABLE raw.interactions IS 'Every Mixpeek interaction, one row each, as the list API returned it; partitioned by the UTC day of `timestamp` (when Mixpeek recorded it); records that fail validation go to raw.rejected_interactions.';
 COMMENT ON COLUMN raw.interactions.interaction_id IS 'Mixpeek''s id of the interaction; unique across the table.';
 COMMENT ON COLUMN raw.interactions.feature_id IS 'The document (feature) the interaction is about; document_id in the API''s input.';
 COMMENT ON COLUMN raw.interactions.interaction_type IS 'The types recorded together, lower case (impression, click, long_view, purchase, ...); unknown future types are kept.';

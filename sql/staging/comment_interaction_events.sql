@@ -1,4 +1,4 @@
-COMMENT ON TABLE staging.interaction_events IS 'One row per interaction and type (a [click, long_view] record is two rows), on event time.';
+COMMENT ON TABLE staging.interaction_events IS 'One row per interaction and type (a [click, long_view] record is two rows), on event time (occurred_at, else timestamp) and its UTC day.';
 COMMENT ON COLUMN staging.interaction_events.interaction_id IS 'Mixpeek''s id of the interaction.';
 COMMENT ON COLUMN staging.interaction_events.interaction_type IS 'One type of the record (impression, view, click, dwell, long_view, skip, return_to_results, add_to_cart, purchase, ...).';
 COMMENT ON COLUMN staging.interaction_events.event_at IS 'Event time: occurred_at when present (backfills), else timestamp.';

@@ -1,4 +1,4 @@
-COMMENT ON TABLE staging.result_slots IS 'One row per (execution_id, position) shown; for clients without impressions, the positions at or above the last click, labelled examined (the cascade fallback).';
+COMMENT ON TABLE staging.result_slots IS 'One row per (execution_id, position) shown; for clients without impressions, the positions at or above the last click, labelled examined (the cascade fallback): clicks, conversions, skips, returns, dwell.';
 COMMENT ON COLUMN staging.result_slots.execution_id IS 'The search.';
 COMMENT ON COLUMN staging.result_slots.position IS '0-based position.';
 COMMENT ON COLUMN staging.result_slots.rank IS 'position + 1.';

@@ -1,4 +1,4 @@
-COMMENT ON TABLE staging.search_executions IS 'One row per search (execution_id: one result page), on the UTC day of its first event; it gathers events up to the end of the next day.';
+COMMENT ON TABLE staging.search_executions IS 'One row per search (execution_id: one result page), on the UTC day of its first event; it gathers events up to the end of the next day: retriever, session, user, query, device, tracked, impressions, clicks, first and last click, conversion, zero results, refined, returned.';
 COMMENT ON COLUMN staging.search_executions.execution_id IS 'The retriever execution.';
 COMMENT ON COLUMN staging.search_executions.execution_date IS 'UTC day of the search''s first event.';
 COMMENT ON COLUMN staging.search_executions.started_at IS 'Time of the search''s first event.';

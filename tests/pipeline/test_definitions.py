@@ -344,3 +344,29 @@ def test_freshness_follows_the_nightly_deadline(monkeypatch) -> None:
         policy = graph.get(AssetKey(key)).freshness_policy
         assert policy is not None and policy.deadline_cron == "0 6 * * *"
         assert policy.lower_bound_delta.total_seconds() == 24 * 3600
+
+
+def test_each_table_is_described_once_the_assets_show_the_catalogs_words(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An asset's description is its table's COMMENT ON text, as a warehouse built from sql/ holds it."""
+    from dagster import AssetKey
+
+    from pipelines import warehouse
+    from pipelines.definitions import defs
+    from pipelines.marts import ensure_mart_tables
+
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    ensure_mart_tables(con)
+    comments = dict(
+        con.execute(
+            "SELECT schema_name || '.' || table_name, comment FROM duckdb_tables()"
+            " WHERE schema_name IN ('raw', 'staging', 'marts')"
+        ).fetchall()
+    )
+    con.close()
+    tables = {"raw_interactions": "raw.interactions"} | {
+        key: key.replace("_", ".", 1) for key in ("staging_interaction_events", "staging_search_executions",
+                                                   "staging_result_slots", "marts_search_ctr", "marts_position_bias")
+    }  # fmt: skip
+    for key, table in tables.items():
+        spec = defs.resolve_assets_def(key).specs_by_key[AssetKey(key)]
+        assert comments[table] and comments[table] in spec.description, key
