@@ -12,6 +12,7 @@ erase it there (DELETE /v1/retrievers/interactions/{id}) before the next load br
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,6 +101,15 @@ def user_interactions_in(path: Path, stored_id: str) -> int:
         con.close()
 
 
+def file_holds(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes contain `needle`, searched through a memory map: Dagster's event logs grow
+    for months, and are not read into memory for this."""
+    if path.stat().st_size < len(needle):
+        return False
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return mapped.find(needle) != -1
+
+
 def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
     """Every file under `folders` whose bytes contain `needle`."""
     found = []
@@ -107,7 +117,7 @@ def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
         if not folder.exists():
             continue
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if needle in path.read_bytes():
+            if file_holds(path, needle):
                 found.append(path)
     return found
 
@@ -149,6 +159,6 @@ def erase_everywhere(
             con.close()
     searched = [p for p in [published_path, *also_search] if p.exists()]
     holding = files_holding([p for p in searched if p.is_dir()], stored.encode()) + [
-        p for p in searched if p.is_file() and stored.encode() in p.read_bytes()
+        p for p in searched if p.is_file() and file_holds(p, stored.encode())
     ]
     return ErasureEverywhere(done, published, published_held, rewritten, holding)
