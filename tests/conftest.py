@@ -1,8 +1,10 @@
-"""Shared fixtures: real emulators on loopback ports, stopped after each test."""
+"""Shared fixtures: real emulators on loopback ports, stopped after each test; and the one way tests build a
+warehouse from records that did not come through the API."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,3 +28,20 @@ def start_emulator() -> Iterator[StartEmulator]:
     yield start
     for server in servers:
         server.stop()
+
+
+def build_warehouse(path: Path, records: Iterable[dict[str, Any]], run_id: str = "test") -> None:
+    """Land `records` (the generator's, or hand-made API records) and build staging and the marts with the
+    shipped settings, as a load followed by the downstream assets would."""
+    from pipelines import warehouse
+    from pipelines.landing import land_records
+    from pipelines.marts import refresh_marts
+    from pipelines.staging import refresh_staging
+
+    land_records(path, records, run_id)
+    con = warehouse.connect(path)
+    try:
+        refresh_staging(con)
+        refresh_marts(con)
+    finally:
+        con.close()

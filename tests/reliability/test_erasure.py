@@ -11,22 +11,14 @@ from pathlib import Path
 
 from pipelines import warehouse
 from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.landing import land_records
-from pipelines.marts import refresh_marts
-from pipelines.staging import refresh_staging
+from tests.conftest import build_warehouse
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 
 CONFIG = TrafficConfig(seed=31, start=date(2026, 10, 5), days=3, per_day=4000)
 
 
 def build(path: Path, records: list[dict]) -> None:
-    land_records(path, records, "erasure-test")
-    con = warehouse.connect(path)
-    try:
-        refresh_staging(con)
-        refresh_marts(con)  # the shipped settings, as the command uses
-    finally:
-        con.close()
+    build_warehouse(path, records, "erasure-test")  # the shipped settings, as the command uses
 
 
 def test_forget_user_leaves_the_warehouse_built_without_them(tmp_path: Path) -> None:

@@ -17,11 +17,9 @@ from plotly.offline import get_plotlyjs
 
 from pipelines import warehouse
 from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.landing import land_records
-from pipelines.marts import refresh_marts
 from pipelines.report import WrittenReport, write_report
 from pipelines.report.data import Period
-from pipelines.staging import refresh_staging
+from tests.conftest import build_warehouse
 
 SECTIONS = ("headline", "attention", "position-effect", "click-share", "opportunities", "queries", "segments",
             "data-quality")  # fmt: skip
@@ -36,21 +34,15 @@ def chromium_path() -> str:
     return found
 
 
-def build_warehouse(path: Path, config: TrafficConfig) -> None:
-    land_records(path, generate_traffic(config).records(), "report-test")
-    con = warehouse.connect(path)
-    try:
-        refresh_staging(con)
-        refresh_marts(con)
-    finally:
-        con.close()
-
-
 @pytest.fixture(scope="module")
 def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse with 2026-10-01 to 2026-10-08 of generated traffic (and 3 searches past midnight, 10-09)."""
     path = tmp_path_factory.mktemp("traffic") / "w.duckdb"
-    build_warehouse(path, TrafficConfig(seed=3, start=date(2026, 10, 1), days=8, per_day=40_000))
+    build_warehouse(
+        path,
+        generate_traffic(TrafficConfig(seed=3, start=date(2026, 10, 1), days=8, per_day=40_000)).records(),
+        "report-test",
+    )
     return path
 
 
@@ -120,7 +112,7 @@ def test_the_report_loads_offline_with_every_section(browser, report: Path, widt
 
 def test_a_curve_that_cannot_be_identified_is_greyed_out_and_said_in_words(browser, tmp_path: Path) -> None:
     config = TrafficConfig.deterministic(seed=4, start=date(2026, 10, 1), days=2, per_day=20_000)
-    build_warehouse(tmp_path / "w.duckdb", config)
+    build_warehouse(tmp_path / "w.duckdb", generate_traffic(config).records(), "report-test")
     con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
     try:
         written = write_report(con, Period(date(2026, 10, 1), date(2026, 10, 2)), tmp_path / "reports")

@@ -15,9 +15,8 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.landing import land_records
 from pipelines.marts import PERIOD_VIEWS, refresh_marts
-from pipelines.staging import refresh_staging
+from tests.conftest import build_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 # The nine days up to yesterday: the docs' examples filter on current_date, so the data must be recent.
@@ -29,13 +28,7 @@ PERIODS = len({d - timedelta(days=d.weekday()) for d in DAYS}) + len({(d.year, d
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("no-nan") / "warehouse.duckdb"
-    land_records(path, generate_traffic(CONFIG).records(), "no-nan")
-    con = warehouse.connect(path)
-    try:
-        refresh_staging(con)
-        refresh_marts(con)
-    finally:
-        con.close()
+    build_warehouse(path, generate_traffic(CONFIG).records(), "no-nan")
     return path
 
 
