@@ -1,16 +1,15 @@
 -- marts.conversion_rates by ISO week and by calendar month, per grain: counts summed first, rates divided after,
 -- NULL over a zero denominator, never NaN. Revenue stays in the daily mart (a JSON map per currency).
 CREATE OR REPLACE VIEW marts.conversion_rates_by_period AS
-WITH days AS (
-    SELECT 'week' AS period, date_trunc('week', day)::DATE AS period_start, * FROM marts.conversion_rates
-    UNION ALL
-    SELECT 'month' AS period, date_trunc('month', day)::DATE AS period_start, * FROM marts.conversion_rates
+WITH days AS (  -- each daily row twice: in its ISO week and in its month
+    SELECT periods.period, date_trunc(periods.period, daily.day)::DATE AS period_start, daily.*
+    FROM marts.conversion_rates AS daily
+    CROSS JOIN (VALUES ('week'), ('month')) AS periods (period)
 )
 SELECT
     period,
     period_start,
-    (period_start + CASE period WHEN 'week' THEN INTERVAL 6 DAY ELSE INTERVAL 1 MONTH - INTERVAL 1 DAY END)::DATE
-        AS period_end,
+    (period_start + ('1 ' || period)::INTERVAL - INTERVAL 1 DAY)::DATE AS period_end,
     grain,
     retriever_id,
     position,

@@ -1,10 +1,10 @@
 -- marts.ctr_by_position by ISO week and by calendar month: impressions and clicks summed first, the CTR and its
 -- Wilson 95% interval computed from the sums (the same formula as the daily mart), so no rate is NaN.
 CREATE OR REPLACE VIEW marts.ctr_by_position_by_period AS
-WITH days AS (
-    SELECT 'week' AS period, date_trunc('week', day)::DATE AS period_start, * FROM marts.ctr_by_position
-    UNION ALL
-    SELECT 'month' AS period, date_trunc('month', day)::DATE AS period_start, * FROM marts.ctr_by_position
+WITH days AS (  -- each daily row twice: in its ISO week and in its month
+    SELECT periods.period, date_trunc(periods.period, daily.day)::DATE AS period_start, daily.*
+    FROM marts.ctr_by_position AS daily
+    CROSS JOIN (VALUES ('week'), ('month')) AS periods (period)
 ),
 sums AS (
     SELECT
@@ -25,8 +25,7 @@ sums AS (
 SELECT
     period,
     period_start,
-    (period_start + CASE period WHEN 'week' THEN INTERVAL 6 DAY ELSE INTERVAL 1 MONTH - INTERVAL 1 DAY END)::DATE
-        AS period_end,
+    (period_start + ('1 ' || period)::INTERVAL - INTERVAL 1 DAY)::DATE AS period_end,
     retriever_id,
     device,
     position,
