@@ -277,19 +277,17 @@ class WindowFetcher:
         """One pass over a window by offset, starting from its first page: its records by id, the repeats.
         None when the pages are so short that offset 10000 comes before the total."""
         read = _OffsetRead()
-        read.add(first.records)
-        if first.records:
-            report.add(unsorted_pages=not _ascending(first.records))
+        report.add(unsorted_pages=not read.add(first.records))
         offset = len(first.records)
         while offset < total:
             if offset > MAX_OFFSET:
                 return None
             page = self.client.list_interactions(body, limit=self.page_size, offset=offset)
             report.max_offset = max(report.max_offset, offset)
-            report.add(pages=1, fetched=len(page.records), unsorted_pages=not _ascending(page.records))
             if not page.records:
+                report.add(pages=1)
                 break
-            read.add(page.records)
+            report.add(pages=1, fetched=len(page.records), unsorted_pages=not read.add(page.records))
             offset += len(page.records)
         return read
 
@@ -312,12 +310,6 @@ def _key(raw: Any) -> _Key | None:
         return None  # a broken record: the record validation quarantines it
 
 
-def _ascending(records: list[Any]) -> bool:
-    """Timestamps in the order asked for; the API's ISO-8601 UTC stamps of one format sort as text."""
-    stamps = [key.timestamp for key in map(_key, records) if key is not None and key.timestamp]
-    return all(a <= b for a, b in itertools.pairwise(stamps))
-
-
 @dataclass
 class _OffsetRead:
     records: dict[str, Any] = field(default_factory=dict)  # by interaction_id, first copy kept
@@ -325,16 +317,23 @@ class _OffsetRead:
     repeats: int = 0
     pages: int = 0
 
-    def add(self, page: list[Any]) -> None:
+    def add(self, page: list[Any]) -> bool:
+        """Take in one page, each record decoded once; whether its timestamps are in the ascending order asked
+        for (the API's ISO-8601 UTC stamps of one format sort as text)."""
         self.pages += 1
+        ascending, previous = True, ""
         for raw in page:
             key = _key(raw)
+            if key is not None and key.timestamp:
+                ascending = ascending and key.timestamp >= previous
+                previous = key.timestamp
             if key is None or key.interaction_id is None:
                 self.unidentified.append(raw)
             elif key.interaction_id in self.records:
                 self.repeats += 1
             else:
                 self.records[key.interaction_id] = raw
+        return ascending
 
     def merge(self, other: _OffsetRead) -> None:
         for interaction_id, raw in other.records.items():
