@@ -127,7 +127,7 @@ def run(*command: str) -> int:
 def ensure_dagster_home() -> None:
     """The instance folder with the project's dagster.yaml and pool limit (pipelines/instance.py)."""
     home = os.environ.get("DAGSTER_HOME") or str(DAGSTER_HOME)
-    subprocess.run([str(BIN / "python"), "-m", "pipelines.instance", home], cwd=ROOT, check=True,
+    subprocess.run([str(BIN / "python"), "-m", "interactions_etl.instance", home], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 

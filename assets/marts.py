@@ -14,11 +14,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
-from pipelines import warehouse
-from pipelines.estimators.position_bias import CurveSettings
-from pipelines.marts import MARTS, MartsSettings, refresh_marts
-from pipelines.resources import WarehouseResource
+from interactions_etl import warehouse
+from interactions_etl.assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
+from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.marts import MARTS, MartsSettings, refresh_marts
+from interactions_etl.resources import WarehouseResource
 
 # Each mart's description is its COMMENT ON TABLE (sql/marts/comment_<name>.sql), shown as is.
 DESCRIPTIONS = {name: f"marts.{name}: {warehouse.table_description(f'marts.{name}')}" for name in MARTS}

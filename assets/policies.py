@@ -19,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from pipelines import warehouse
+from interactions_etl import warehouse
 
 # Every asset that opens the warehouse is in this pool. DuckDB lets one process write the file, so the
 # instance's dagster.yaml (pipelines/dagster.yaml) limits the pool to one run at a time, at run granularity:

@@ -3,10 +3,10 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
-from assets.policies import nightly_freshness, warehouse_asset
-from pipelines import warehouse
-from pipelines.resources import WarehouseResource
-from pipelines.schedules import FRESHNESS_DEADLINE
+from interactions_etl import warehouse
+from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
+from interactions_etl.resources import WarehouseResource
+from interactions_etl.schedules import FRESHNESS_DEADLINE
 
 
 @warehouse_asset(

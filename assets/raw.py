@@ -17,12 +17,17 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.policies import newest_expected_day, nightly_freshness, table_metadata, warehouse_asset
-from pipelines import warehouse
-from pipelines.landing import DEFAULT_MAX_REJECTED_SHARE, LoadAuditError, LoadReport, load_day
-from pipelines.privacy import pseudonymiser_from_env
-from pipelines.resources import MixpeekResource, WarehouseResource
-from pipelines.schedules import FRESHNESS_DEADLINE
+from interactions_etl import warehouse
+from interactions_etl.assets.policies import (
+    newest_expected_day,
+    nightly_freshness,
+    table_metadata,
+    warehouse_asset,
+)
+from interactions_etl.landing import DEFAULT_MAX_REJECTED_SHARE, LoadAuditError, LoadReport, load_day
+from interactions_etl.privacy import pseudonymiser_from_env
+from interactions_etl.resources import MixpeekResource, WarehouseResource
+from interactions_etl.schedules import FRESHNESS_DEADLINE
 
 # Days are UTC (metrics.md). The first partition is configurable so a team can backfill further back.
 daily_partitions = DailyPartitionsDefinition(

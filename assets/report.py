@@ -12,11 +12,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.policies import warehouse_asset
-from pipelines import warehouse
-from pipelines.report import DEFAULT_KEEP, parse_keep, write_report
-from pipelines.report.data import Period
-from pipelines.resources import WarehouseResource
+from interactions_etl import warehouse
+from interactions_etl.assets.policies import warehouse_asset
+from interactions_etl.report import DEFAULT_KEEP, parse_keep, write_report
+from interactions_etl.report.data import Period
+from interactions_etl.resources import WarehouseResource
 
 DEFAULT_REPORTS_DIR = "reports"
 

@@ -13,11 +13,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
-from pipelines import warehouse
-from pipelines.resources import WarehouseResource
-from pipelines.retention import apply_retention, retention_days_from_env
-from pipelines.staging import (
+from interactions_etl import warehouse
+from interactions_etl.assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
+from interactions_etl.resources import WarehouseResource
+from interactions_etl.retention import apply_retention, retention_days_from_env
+from interactions_etl.staging import (
     DEFAULT_CONVERSION_TYPES,
     STAGING_TABLES,
     StagingSettings,

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.estimators.position_bias import Cells, _EMStep, fit_pbm
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.estimators.position_bias import Cells, _EMStep, fit_pbm
 
 TOLERANCE = 1e-6
 

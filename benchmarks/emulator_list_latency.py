@@ -72,7 +72,7 @@ def main() -> None:
     command = [
         sys.executable,
         "-m",
-        "pipelines.cli",
+        "interactions_etl.cli",
         "emulator",
         "--port",
         str(port),

@@ -44,7 +44,7 @@ TIER_RATES = {"unlimited": 1e6, "pro": 100.0, "free": 10.0}  # requests per seco
 
 def start_emulator(port: int, key: str, per_day: int, tier: str) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "pipelines.cli", "emulator", "--port", str(port), "--namespace", "bench",
+        sys.executable, "-m", "interactions_etl.cli", "emulator", "--port", str(port), "--namespace", "bench",
         "--rate-limit", tier, "--days", "1", "--per-day", str(per_day), "--start", DAY.isoformat(),
         "--log-level", "warning",
     ]  # fmt: skip
@@ -65,9 +65,9 @@ def ceiling(base_url: str, key: str, workers: int, page_size: int, rate: float) 
     """Walk every page of the day with `workers` sub-windows in parallel, paced at the server's allowed rate;
     keep nothing. Returns (records, seconds, pages)."""
     sys.path.insert(0, str(ROOT))
-    from pipelines.landing import day_window
-    from pipelines.mixpeek.client import RequestBudget
-    from pipelines.mixpeek.paging import window_body
+    from interactions_etl.landing import day_window
+    from interactions_etl.mixpeek.client import RequestBudget
+    from interactions_etl.mixpeek.paging import window_body
 
     budget = RequestBudget(rate, workers)
 
@@ -106,9 +106,9 @@ LOADER = """
 import json, resource, sys, time
 from datetime import date
 from pydantic import SecretStr
-from pipelines.landing import load_day
-from pipelines.mixpeek.client import MixpeekClient
-from pipelines.mixpeek.settings import MixpeekSettings
+from interactions_etl.landing import load_day
+from interactions_etl.mixpeek.client import MixpeekClient
+from interactions_etl.mixpeek.settings import MixpeekSettings
 base_url, key, warehouse, workers, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 rate = float(sys.argv[7])
 settings = MixpeekSettings(base_url=base_url, api_key=SecretStr(key), namespace="bench")
@@ -134,8 +134,8 @@ import json, os, resource, sys, time
 from datetime import date
 import dlt
 from dlt.sources.rest_api import rest_api_source
-from pipelines.landing import day_window
-from pipelines.mixpeek.paging import window_body
+from interactions_etl.landing import day_window
+from interactions_etl.mixpeek.paging import window_body
 
 base_url, key, folder, workers, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 parts = day_window(date.fromisoformat(sys.argv[6])).split(workers)

@@ -27,11 +27,11 @@ from typing import Any
 
 import duckdb
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.landing import land_records
-from pipelines.marts import MartsReport, refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.landing import land_records
+from interactions_etl.marts import MartsReport, refresh_marts
+from interactions_etl.staging import refresh_staging
 
 START = date(2026, 8, 1)
 SEED = 11

@@ -56,7 +56,7 @@ def _die(message: str) -> NoReturn:
 
 
 def _lock_timeout_seconds() -> float:
-    from pipelines.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS
+    from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS
 
     configured = os.environ.get("WAREHOUSE_LOCK_TIMEOUT_SECONDS")
     try:
@@ -155,10 +155,10 @@ def emulator(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a local Mixpeek interactions API (0.82), optionally pre-filled with synthetic traffic."""
-    from pipelines.emulator.app import Emulator, EmulatorConfig, PublicRetriever
-    from pipelines.emulator.faults import FaultConfig
-    from pipelines.emulator.ratelimit import RateLimit
-    from pipelines.emulator.server import serve
+    from interactions_etl.emulator.app import Emulator, EmulatorConfig, PublicRetriever
+    from interactions_etl.emulator.faults import FaultConfig
+    from interactions_etl.emulator.ratelimit import RateLimit
+    from interactions_etl.emulator.server import serve
 
     keys = parse_api_keys(api_key or [])
     if not keys:
@@ -203,14 +203,14 @@ def emulator(
         )
     )
     if days > 0:
-        from pipelines.emulator.prefill import prefill
+        from interactions_etl.emulator.prefill import prefill
 
         first_day = date.fromisoformat(start) if start else _default_start(days)
         truth = prefill(
             emu, namespaces[0], seed=seed, start=first_day, days=days, per_day=per_day, progress=True
         )
         if ground_truth is not None:
-            from pipelines.emulator.generator import write_ground_truth
+            from interactions_etl.emulator.generator import write_ground_truth
 
             write_ground_truth(truth, ground_truth)
     typer.echo(
@@ -233,7 +233,7 @@ def generate(
     ] = None,
 ) -> None:
     """Generate seeded synthetic search traffic with known ground truth."""
-    from pipelines.emulator.generator import TrafficConfig, generate_traffic, write_ground_truth
+    from interactions_etl.emulator.generator import TrafficConfig, generate_traffic, write_ground_truth
 
     config = TrafficConfig(
         seed=seed,
@@ -275,9 +275,9 @@ def run_loads(days: list[date], resources: dict[str, object] | None = None) -> N
     Dagster instance (pipelines/instance.py), so `dagster dev` shows it afterwards."""
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
-    from pipelines.instance import dagster_home, ensure_dagster_home
-    from pipelines.warehouse import warehouse_path_from_env
+    from interactions_etl.definitions import build_definitions
+    from interactions_etl.instance import dagster_home, ensure_dagster_home
+    from interactions_etl.warehouse import warehouse_path_from_env
 
     warehouse_file = Path(
         resources["warehouse_db"].path if resources else warehouse_path_from_env()  # type: ignore[attr-defined]
@@ -330,7 +330,7 @@ def _holds_no_interactions(path: Path) -> bool:
     its third day keeps the two it landed)."""
     import duckdb
 
-    from pipelines import warehouse as warehouse_db
+    from interactions_etl import warehouse as warehouse_db
 
     if not path.exists():
         return True
@@ -371,7 +371,7 @@ def load(
     except ValueError as exc:
         _die(str(exc))
     _check_loadable(days)
-    from pipelines.warehouse import warehouse_path_from_env
+    from interactions_etl.warehouse import warehouse_path_from_env
 
     _check_writable_folder(Path(warehouse_path_from_env()))
     _lock_timeout_seconds()  # a bad value fails here, in one line
@@ -380,7 +380,7 @@ def load(
 
 def _check_loadable(days: list[date]) -> None:
     """Refuse, in one line, what would otherwise fail inside Dagster with a traceback."""
-    from assets.raw import daily_partitions
+    from interactions_etl.assets.raw import daily_partitions
 
     for name in ("MIXPEEK_API_KEY", "MIXPEEK_NAMESPACE"):
         if not os.environ.get(name):
@@ -405,10 +405,10 @@ def demo(
     """Start the emulator with synthetic traffic on a free loopback port, load it, build everything downstream."""
     import secrets
 
-    from pipelines.emulator.app import Emulator, EmulatorConfig
-    from pipelines.emulator.prefill import prefill
-    from pipelines.emulator.ratelimit import RateLimit
-    from pipelines.emulator.server import EmulatorServer
+    from interactions_etl.emulator.app import Emulator, EmulatorConfig
+    from interactions_etl.emulator.prefill import prefill
+    from interactions_etl.emulator.ratelimit import RateLimit
+    from interactions_etl.emulator.server import EmulatorServer
 
     _check_writable_folder(warehouse)
     key = "sk_demo_" + secrets.token_hex(16)  # lives in this process only; never printed
@@ -436,7 +436,7 @@ def demo(
         "SELECT partition_date, count(*) AS interactions, count(DISTINCT execution_id) AS searches "
         "FROM raw.interactions GROUP BY ALL ORDER BY 1"
     )
-    from pipelines import warehouse as warehouse_db
+    from interactions_etl import warehouse as warehouse_db
 
     # Analysts open the published copy: a session on the loader's own file would block the next load.
     published = warehouse_db.published_path_for(warehouse)
@@ -456,7 +456,7 @@ def demo(
     latest = _reports_dir() / "latest.html"
     if latest.exists():
         typer.echo(f"\nposition-bias report (open it in a browser): {latest.resolve()}")
-    from pipelines.instance import dagster_home
+    from interactions_etl.instance import dagster_home
 
     typer.echo(
         f"Dagster's record of the run (materializations, checks, column schemas): python3 dev.py dagster, "
@@ -477,9 +477,9 @@ def forget_user_command(
 ) -> None:
     """Erase a user from every file: the warehouse (raw, staging, marts; compacted so the bytes leave the disk),
     the analysts' copy, and the reports that counted them. Dagster's storage is searched for the id too."""
-    from pipelines import erasure
-    from pipelines import warehouse as warehouse_db
-    from pipelines.instance import dagster_home
+    from interactions_etl import erasure
+    from interactions_etl import warehouse as warehouse_db
+    from interactions_etl.instance import dagster_home
 
     path = warehouse or Path(warehouse_db.warehouse_path_from_env())
     if not path.exists():
@@ -544,9 +544,9 @@ def report(
     ] = None,
 ) -> None:
     """Write the position-bias report (self-contained HTML) for a window of search days."""
-    from pipelines import warehouse as warehouse_db
-    from pipelines.report import DEFAULT_KEEP, parse_keep, write_report
-    from pipelines.report.data import Period
+    from interactions_etl import warehouse as warehouse_db
+    from interactions_etl.report import DEFAULT_KEEP, parse_keep, write_report
+    from interactions_etl.report.data import Period
 
     if keep is None:
         configured = os.environ.get("INTERACTIONS_REPORTS_KEEP")
@@ -588,7 +588,7 @@ def dictionary(
     ),
 ) -> None:
     """Write the warehouse's data dictionary (docs/warehouse.md) from its column comments."""
-    from pipelines.dictionary import build_dictionary
+    from interactions_etl.dictionary import build_dictionary
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_dictionary())

@@ -13,16 +13,16 @@ from dagster import (
     in_process_executor,
 )
 
-from assets.marts import mart_tables
-from assets.publish import published_warehouse
-from assets.raw import raw_interactions
-from assets.report import position_bias_report
-from assets.staging import staging_tables
-from pipelines.mixpeek.settings import DEFAULT_BASE_URL
-from pipelines.resources import MixpeekResource, WarehouseResource
-from pipelines.run_progress import asset_messages_logger
-from pipelines.schedules import build_nightly_schedule
-from pipelines.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, warehouse_path_from_env
+from interactions_etl.assets.marts import mart_tables
+from interactions_etl.assets.publish import published_warehouse
+from interactions_etl.assets.raw import raw_interactions
+from interactions_etl.assets.report import position_bias_report
+from interactions_etl.assets.staging import staging_tables
+from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL
+from interactions_etl.resources import MixpeekResource, WarehouseResource
+from interactions_etl.run_progress import asset_messages_logger
+from interactions_etl.schedules import build_nightly_schedule
+from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, warehouse_path_from_env
 
 PARTITIONED_ASSETS = [raw_interactions]
 # Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the analysts' copy.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines import warehouse
-from pipelines.marts import ensure_mart_tables
+from interactions_etl import warehouse
+from interactions_etl.marts import ensure_mart_tables
 
 SCHEMAS = ("raw", "staging", "marts")
 

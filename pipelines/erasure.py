@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import warehouse
-from pipelines.marts import MartsSettings, refresh_marts
-from pipelines.privacy import pseudonymiser_from_env
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.marts import MartsSettings, refresh_marts
+from interactions_etl.privacy import pseudonymiser_from_env
+from interactions_etl.staging import refresh_staging
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def erase_everywhere(
         published = warehouse.publish(path, published_path, lock_timeout_seconds=lock_timeout_seconds)
     rewritten: list[Path] = []
     if reports_dir is not None:
-        from pipelines.report import rewrite_reports
+        from interactions_etl.report import rewrite_reports
 
         # The days the user's events touched; when the analysts' copy held the user but the warehouse no longer
         # did (an erasure before this one reached every file), which reports counted them is unknown: all.

@@ -20,12 +20,12 @@ def ensure_dagster_home(home: Path) -> Path:
     the warehouse pool's limit of one run."""
     from dagster import DagsterInstance
 
-    from assets.policies import WAREHOUSE_POOL
+    from interactions_etl.assets.policies import WAREHOUSE_POOL
 
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(resources.files("pipelines").joinpath("dagster.yaml").read_text())
+        config.write_text(resources.files("interactions_etl").joinpath("dagster.yaml").read_text())
     with DagsterInstance.from_config(str(home)) as instance:
         # The run queue applies `default_limit` to a pool only from its second look at it, so the runs of a
         # first tick would all start at once: the limit is set before anything is queued (what
@@ -36,5 +36,5 @@ def ensure_dagster_home(home: Path) -> Path:
     return home
 
 
-if __name__ == "__main__":  # dev.py: `python -m pipelines.instance HOME`, before `dagster dev` starts
+if __name__ == "__main__":  # dev.py: `python -m interactions_etl.instance HOME`, before `dagster dev` starts
     print(ensure_dagster_home(Path(sys.argv[1]) if len(sys.argv) > 1 else dagster_home()))

@@ -27,11 +27,11 @@ import msgspec
 import orjson
 import pandas as pd
 
-from pipelines import warehouse
-from pipelines.mixpeek.client import MixpeekClient
-from pipelines.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
-from pipelines.mixpeek.paging import Window, WindowFetcher, WindowReport
-from pipelines.privacy import Pseudonymiser
+from interactions_etl import warehouse
+from interactions_etl.mixpeek.client import MixpeekClient
+from interactions_etl.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
+from interactions_etl.mixpeek.paging import Window, WindowFetcher, WindowReport
+from interactions_etl.privacy import Pseudonymiser
 
 # Rows per INSERT: amortises the statement, keeps memory flat, and keeps the final (serial) insert short.
 BATCH_ROWS = 10_000

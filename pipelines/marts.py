@@ -17,9 +17,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipelines import warehouse
-from pipelines.estimators.position_bias import CurveEstimate, CurveSettings, ShownSlots, estimate_curve
-from pipelines.staging import ensure_staging_tables
+from interactions_etl import warehouse
+from interactions_etl.estimators.position_bias import CurveEstimate, CurveSettings, ShownSlots, estimate_curve
+from interactions_etl.staging import ensure_staging_tables
 
 DAILY_MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
 WINDOW_MARTS = ("position_bias", "document_ctr")  # recomputed over the trailing window, in this order

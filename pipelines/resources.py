@@ -6,9 +6,9 @@ import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field, SecretStr
 
-from pipelines import warehouse
-from pipelines.mixpeek.client import MixpeekClient, RetryPolicy
-from pipelines.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
+from interactions_etl import warehouse
+from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
+from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
 
 
 class MixpeekResource(ConfigurableResource):

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
-from pipelines import warehouse
+from interactions_etl import warehouse
 
 RETENTION_DAYS_VARIABLE = "INTERACTIONS_RETENTION_DAYS"
 

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
-from pipelines import warehouse
-from pipelines.retention import cutoff as retention_cutoff
+from interactions_etl import warehouse
+from interactions_etl.retention import cutoff as retention_cutoff
 
 STAGING_DDL = (
     "staging/create_schema",

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL = resources.files("interactions_etl.sql")  # the sql/ folder, inside the installed package
 DEFAULT_WAREHOUSE_PATH = "warehouse.duckdb"
 
 
@@ -27,7 +28,7 @@ def warehouse_path_from_env() -> str:
 @cache
 def sql(name: str) -> str:
     """The text of `sql/<name>.sql`, e.g. sql("raw/create_interactions")."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+    return SQL.joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
 _TABLE_COMMENT = re.compile(r"COMMENT ON TABLE (\w+\.\w+) IS '((?:[^']|'')*)';")

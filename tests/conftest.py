@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.server import EmulatorServer
+from interactions_etl.emulator.app import Emulator, EmulatorConfig
+from interactions_etl.emulator.server import EmulatorServer
 
 StartEmulator = Callable[..., EmulatorServer]
 
@@ -33,10 +33,10 @@ def start_emulator() -> Iterator[StartEmulator]:
 def build_warehouse(path: Path, records: Iterable[dict[str, Any]], run_id: str = "test") -> None:
     """Land `records` (the generator's, or hand-made API records) and build staging and the marts with the
     shipped settings, as a load followed by the downstream assets would."""
-    from pipelines import warehouse
-    from pipelines.landing import land_records
-    from pipelines.marts import refresh_marts
-    from pipelines.staging import refresh_staging
+    from interactions_etl import warehouse
+    from interactions_etl.landing import land_records
+    from interactions_etl.marts import refresh_marts
+    from interactions_etl.staging import refresh_staging
 
     land_records(path, records, run_id)
     con = warehouse.connect(path)

@@ -13,7 +13,7 @@ import duckdb
 def test_the_default_demo_builds_a_checked_warehouse(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo", "--warehouse", str(warehouse)],
+        [sys.executable, "-m", "interactions_etl.cli", "demo", "--warehouse", str(warehouse)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]

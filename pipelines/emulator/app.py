@@ -23,18 +23,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from pipelines.emulator.errors import (
+from interactions_etl.emulator.errors import (
     ApiError,
     error_response,
     from_pydantic,
     retry_after_headers,
     validation_error,
 )
-from pipelines.emulator.faults import FaultConfig, FaultInjector
-from pipelines.emulator.filters import FilterError, compile_list_query
-from pipelines.emulator.ratelimit import RateLimit, RateLimiter
-from pipelines.emulator.records import format_instant, now_micros, to_micros
-from pipelines.emulator.schemas import (
+from interactions_etl.emulator.faults import FaultConfig, FaultInjector
+from interactions_etl.emulator.filters import FilterError, compile_list_query
+from interactions_etl.emulator.ratelimit import RateLimit, RateLimiter
+from interactions_etl.emulator.records import format_instant, now_micros, to_micros
+from interactions_etl.emulator.schemas import (
     BulkInteractionsIn,
     ListInteractionsIn,
     PublicInteractionBatchIn,
@@ -42,7 +42,7 @@ from pipelines.emulator.schemas import (
     SearchInteractionIn,
     accepted_keys,
 )
-from pipelines.emulator.store import Cursor, CursorError, NamespaceStore, SortSpec, query_fingerprint
+from interactions_etl.emulator.store import Cursor, CursorError, NamespaceStore, SortSpec, query_fingerprint
 
 log = logging.getLogger("interactions.emulator")
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -20,9 +20,9 @@ import msgspec
 import orjson
 import tenacity
 
-from pipelines.mixpeek.errors import MixpeekApiError, TransientError
-from pipelines.mixpeek.models import LIST_PAGE_DECODER, ListPage
-from pipelines.mixpeek.settings import MixpeekSettings
+from interactions_etl.mixpeek.errors import MixpeekApiError, TransientError
+from interactions_etl.mixpeek.models import LIST_PAGE_DECODER, ListPage
+from interactions_etl.mixpeek.settings import MixpeekSettings
 
 LIST_PATH = "/v1/retrievers/interactions/list"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -23,9 +23,9 @@ from typing import Any
 
 import msgspec
 
-from pipelines.mixpeek.client import MixpeekClient
-from pipelines.mixpeek.errors import MixpeekApiError
-from pipelines.mixpeek.models import ListPage
+from interactions_etl.mixpeek.client import MixpeekClient
+from interactions_etl.mixpeek.errors import MixpeekApiError
+from interactions_etl.mixpeek.models import ListPage
 
 MAX_OFFSET = 10_000
 MIN_SPLIT = timedelta(milliseconds=1)

@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from pipelines.estimators.position_bias import CurveSettings
-from pipelines.report import charts
-from pipelines.report.data import (
+from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.report import charts
+from interactions_etl.report.data import (
     MAX_ROWS_PER_QUERY,
     MIN_QUERY_SEARCHES,
     Headline,
@@ -39,9 +40,9 @@ from pipelines.report.data import (
     collect,
 )
 
-TEMPLATE = Path(__file__).with_name("template.html.j2")
+TEMPLATE = resources.files(__package__).joinpath("template.html.j2")
 EFFECT_RANKS = (2, 3, 5, 10)
-BASIC_BUNDLE = Path(__file__).with_name("vendor") / "plotly-basic.min.js"
+BASIC_BUNDLE = resources.files(__package__).joinpath("vendor", "plotly-basic.min.js")
 BASIC_TRACES = frozenset({"scatter", "bar", "pie"})
 DEFAULT_KEEP = 30
 # Only files named like this are ours to prune: latest.html, partial writes and anything else stay.
@@ -277,7 +278,7 @@ def plotly_bundle(figures: list[go.Figure]) -> tuple[str, str]:
     own plotly.js version and draws every trace in `figures`, else the full bundle the package ships."""
     full = get_plotlyjs()
     types = {trace.type for figure in figures for trace in figure.data}
-    if BASIC_BUNDLE.exists() and types <= BASIC_TRACES:
+    if BASIC_BUNDLE.is_file() and types <= BASIC_TRACES:
         basic = BASIC_BUNDLE.read_text(encoding="utf-8")
         if _version(basic) is not None and _version(basic) == _version(full):
             return "basic", basic
@@ -303,7 +304,7 @@ def _base_context(data: ReportData, warehouse_name: str, generated_at: datetime)
 def render_with_bundle(data: ReportData, *, warehouse_name: str, generated_at: datetime) -> tuple[str, str]:
     """(html, bundle name) of the report on `data`."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = environment.from_string(TEMPLATE.read_text())
+    template = environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
     context = _base_context(data, warehouse_name, generated_at)
     if data.empty:
         # No data, no charts: a short page, without plotly.js.

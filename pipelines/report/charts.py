@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from pipelines.report.data import ReportData
+from interactions_etl.report.data import ReportData
 
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 BLUE, GREY, ORANGE = "#1f5fbf", "#8a8f98", "#d9822b"

@@ -10,9 +10,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipelines import warehouse
-from pipelines.estimators.position_bias import CurveSettings
-from pipelines.marts import document_ctr, fit_position_bias
+from interactions_etl import warehouse
+from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.marts import document_ctr, fit_position_bias
 
 # Pairs and queries need this much traffic in the period before the report ranks them: below it, a CTR is noise.
 MIN_PAIR_IMPRESSIONS = 100

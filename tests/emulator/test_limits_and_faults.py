@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from pipelines.emulator.faults import FaultConfig
-from pipelines.emulator.ratelimit import RateLimit
+from interactions_etl.emulator.faults import FaultConfig
+from interactions_etl.emulator.ratelimit import RateLimit
 from tests.emulator.conftest import (
     EmulatorFactory,
     assert_envelope,

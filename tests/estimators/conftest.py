@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.estimators.position_bias import Cells, CurveSettings
-from pipelines.landing import land_records
-from pipelines.marts import MartsSettings, refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.estimators.position_bias import Cells, CurveSettings
+from interactions_etl.landing import land_records
+from interactions_etl.marts import MartsSettings, refresh_marts
+from interactions_etl.staging import refresh_staging
 
 DEVICES = ("mobile", "desktop", "tablet")
 # The shipped settings, but 30 bootstrap replicates instead of 100: the intervals are not under test here.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.estimators.position_bias import coverage, fit_pbm, naive_ctr, pivot_ratios
+from interactions_etl.estimators.position_bias import coverage, fit_pbm, naive_ctr, pivot_ratios
 from tests.estimators.conftest import DEVICES, KnownTraffic
 
 # The session fixture behind these tests generates 3.2M interactions (about 140 s of generation, 190 s with

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import warehouse
+from interactions_etl import warehouse
 from tests.estimators.conftest import DEVICES, KnownTraffic
 
 # The session fixture behind these tests generates 3.2M interactions (about 140 s of generation, 190 s with

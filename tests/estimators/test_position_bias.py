@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.estimators.position_bias import (
+from interactions_etl.estimators.position_bias import (
     Cells,
     CurveSettings,
     ShownSlots,

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.prefill import prefill
-from pipelines.emulator.ratelimit import RateLimit
-from pipelines.instance import ensure_dagster_home
+from interactions_etl.emulator.app import Emulator, EmulatorConfig
+from interactions_etl.emulator.prefill import prefill
+from interactions_etl.emulator.ratelimit import RateLimit
+from interactions_etl.instance import ensure_dagster_home
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "interactions_etl"  # workspace.yaml and [tool.dg.project] name it

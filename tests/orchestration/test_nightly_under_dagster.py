@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.emulator.server import EmulatorServer
+from interactions_etl.emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import DagsterDev, deployment_env, emulator_with_last_days
 
 API_KEY = "sk_test_nightly_7e3a9b"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from pipelines.emulator.records import format_instant, to_micros
-from pipelines.emulator.server import EmulatorServer
-from pipelines.mixpeek.client import MixpeekClient, RetryPolicy
-from pipelines.mixpeek.settings import MixpeekSettings
+from interactions_etl.emulator.records import format_instant, to_micros
+from interactions_etl.emulator.server import EmulatorServer
+from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
+from interactions_etl.mixpeek.settings import MixpeekSettings
 from tests.conftest import StartEmulator
 
 API_KEY = "sk_test_loader_secret_5d2e"

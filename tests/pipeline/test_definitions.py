@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 from dagster import AssetCheckSeverity, AssetKey, Definitions, build_schedule_context, materialize
 
-from pipelines.resources import MixpeekResource, WarehouseResource
-from pipelines.schedules import nightly_partition_keys
+from interactions_etl.resources import MixpeekResource, WarehouseResource
+from interactions_etl.schedules import nightly_partition_keys
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 
 
@@ -27,7 +27,7 @@ def resources_for(server, warehouse: Path) -> dict[str, object]:
 def test_definitions_load(monkeypatch) -> None:
     monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
     monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
-    from pipelines.definitions import defs
+    from interactions_etl.definitions import defs
 
     Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
@@ -42,7 +42,7 @@ def test_definitions_load(monkeypatch) -> None:
 def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
     monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
     monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
-    from pipelines.definitions import defs
+    from interactions_etl.definitions import defs
 
     tick = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
     assert nightly_partition_keys(tick, 2) == ["2026-10-31", "2026-11-01", "2026-11-02"]
@@ -56,7 +56,7 @@ def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
 
 
 def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
-    from assets.raw import CHECKS, NEWEST_DAY_CHECK, raw_interactions
+    from interactions_etl.assets.raw import CHECKS, NEWEST_DAY_CHECK, raw_interactions
 
     fill(server, spread_over_day(2200))
     warehouse = tmp_path / "warehouse.duckdb"
@@ -95,7 +95,7 @@ def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None
     for i, day in enumerate(days):
         fill(server, spread_over_day(400 + i, day, start_index=10_000 * i))
     warehouse = tmp_path / "warehouse.duckdb"
-    from pipelines.instance import ensure_dagster_home
+    from interactions_etl.instance import ensure_dagster_home
 
     env = {
         **os.environ,
@@ -109,7 +109,7 @@ def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None
     }
     dagster = str(Path(sys.executable).with_name("dagster"))
     completed = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "--select", "raw_interactions*",
+        [dagster, "asset", "materialize", "-m", "interactions_etl.definitions", "--select", "raw_interactions*",
          "--partition-range", f"{days[0]}...{days[-1]}"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -136,7 +136,7 @@ def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from pipelines.instance import ensure_dagster_home
+    from interactions_etl.instance import ensure_dagster_home
 
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "WAREHOUSE_"))}
@@ -161,8 +161,8 @@ def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
 def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
     from dagster import AssetSelection
 
-    from assets.raw import raw_interactions
-    from assets.staging import staging_tables
+    from interactions_etl.assets.raw import raw_interactions
+    from interactions_etl.assets.staging import staging_tables
 
     fill(server, spread_over_day(500))
     warehouse = tmp_path / "warehouse.duckdb"
@@ -209,9 +209,9 @@ def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
 def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
     from dagster import AssetSelection
 
-    from assets.marts import mart_tables
-    from assets.raw import raw_interactions
-    from assets.staging import staging_tables
+    from interactions_etl.assets.marts import mart_tables
+    from interactions_etl.assets.raw import raw_interactions
+    from interactions_etl.assets.staging import staging_tables
 
     fill(server, spread_over_day(600))
     resources = resources_for(server, tmp_path / "warehouse.duckdb")
@@ -253,7 +253,7 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
         "MIXPEEK_REQUESTS_PER_SECOND": "500",
     }
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(),
+        [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(),
          "--end", (DAY + timedelta(days=1)).isoformat(), "--warehouse", str(warehouse)],
         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
@@ -290,7 +290,7 @@ def test_interactions_load_refuses_a_reversed_range(tmp_path: Path) -> None:
     import sys
 
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load", "--start", "2026-10-07", "--end", "2026-10-01"],
+        [sys.executable, "-m", "interactions_etl.cli", "load", "--start", "2026-10-07", "--end", "2026-10-01"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert completed.returncode == 2 and "before --start" in completed.stderr
@@ -301,8 +301,8 @@ def test_a_failed_audit_fails_the_run_and_stops_what_is_downstream(make_server, 
     quarantined share) fails the run, and staging, the marts, the report and the analysts' copy are not rebuilt."""
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
-    from pipelines.emulator.faults import FaultConfig
+    from interactions_etl.definitions import build_definitions
+    from interactions_etl.emulator.faults import FaultConfig
 
     server = make_server(
         faults=FaultConfig(malformed_rate=1.0, scope="list", seed=3)
@@ -333,8 +333,8 @@ def test_freshness_follows_the_nightly_deadline(monkeypatch) -> None:
 
     from dagster import AssetKey
 
-    from assets.policies import newest_expected_day
-    from pipelines.definitions import defs
+    from interactions_etl.assets.policies import newest_expected_day
+    from interactions_etl.definitions import defs
 
     deadline = clock(6, 0)
     assert newest_expected_day(datetime(2026, 11, 3, 5, 59, tzinfo=UTC), deadline).isoformat() == "2026-11-01"
@@ -350,9 +350,9 @@ def test_each_table_is_described_once_the_assets_show_the_catalogs_words(tmp_pat
     """An asset's description is its table's COMMENT ON text, as a warehouse built from sql/ holds it."""
     from dagster import AssetKey
 
-    from pipelines import warehouse
-    from pipelines.definitions import defs
-    from pipelines.marts import ensure_mart_tables
+    from interactions_etl import warehouse
+    from interactions_etl.definitions import defs
+    from interactions_etl.marts import ensure_mart_tables
 
     con = warehouse.connect(tmp_path / "w.duckdb")
     ensure_mart_tables(con)

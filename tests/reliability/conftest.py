@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pipelines.emulator.server import EmulatorServer
+from interactions_etl.emulator.server import EmulatorServer
 from tests.pipeline.conftest import fill, make_server, server, spread_over_day  # noqa: F401 - pytest finds fixtures by name here
 from tests.reliability.misbehaving import MisbehavingProxy, Rewrite
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.landing import load_day
-from pipelines.marts import refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.landing import load_day
+from interactions_etl.marts import refresh_marts
+from interactions_etl.staging import refresh_staging
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 
 # An analyst's session: open read-only, count, then keep counting until told to stop, printing what it sees.

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.emulator.server import EmulatorServer
+from interactions_etl.emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 
 
 def interactions(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "WAREHOUSE_"))}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "interactions_etl.cli", *args],
         env={**clean, "MIXPEEK_REQUESTS_PER_SECOND": "500", **env}, cwd=tmp_path, capture_output=True, text=True,
         timeout=240,
     )  # fmt: skip

@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 
@@ -41,7 +41,7 @@ def test_forget_user_leaves_the_warehouse_built_without_them(tmp_path: Path) -> 
     assert user.encode() in full.read_bytes()  # the control: before erasure the id is on disk in clear
 
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "forget-user", user, "--warehouse", str(full)],
+        [sys.executable, "-m", "interactions_etl.cli", "forget-user", user, "--warehouse", str(full)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.emulator.prefill import enrich
-from pipelines.emulator.ratelimit import RateLimit
-from pipelines.emulator.server import EmulatorServer
+from interactions_etl.emulator.app import Emulator, EmulatorConfig
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.emulator.prefill import enrich
+from interactions_etl.emulator.ratelimit import RateLimit
+from interactions_etl.emulator.server import EmulatorServer
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 
 KEY, NAMESPACE = "sk_erasure_everywhere_71c3", "ns_erasure"
@@ -55,7 +55,7 @@ def env_for(folder: Path, base_url: str) -> dict[str, str]:
 
 
 def interactions(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, cwd=folder,
+    completed = subprocess.run([sys.executable, "-m", "interactions_etl.cli", *args], env=env, cwd=folder,
                                capture_output=True, text=True, timeout=280)  # fmt: skip
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
     return completed
@@ -116,7 +116,7 @@ def comparable(path: Path) -> str:
 
 
 def test_a_user_not_found_is_said_plainly(tmp_path: Path) -> None:
-    from pipelines import warehouse
+    from interactions_etl import warehouse
 
     path = tmp_path / "warehouse.duckdb"
     con = warehouse.connect(path)
@@ -125,7 +125,7 @@ def test_a_user_not_found_is_said_plainly(tmp_path: Path) -> None:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("INTERACTIONS_", "PUBLISHED_", "REPORTS_"))
     }
-    completed = subprocess.run([sys.executable, "-m", "pipelines.cli", "forget-user", "user_nobody",
+    completed = subprocess.run([sys.executable, "-m", "interactions_etl.cli", "forget-user", "user_nobody",
                                 "--warehouse", str(path)], env=env, cwd=tmp_path, capture_output=True,
                                text=True, timeout=120)  # fmt: skip
     assert completed.returncode == 0, completed.stderr

@@ -26,16 +26,16 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.emulator.app import Emulator, EmulatorConfig
-from pipelines.emulator.faults import FaultConfig
-from pipelines.emulator.prefill import prefill
-from pipelines.emulator.server import EmulatorServer
-from pipelines.estimators.position_bias import CurveSettings
-from pipelines.landing import LoadReport, load_day
-from pipelines.marts import MartsSettings, refresh_marts
-from pipelines.mixpeek.client import RetryPolicy
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.emulator.app import Emulator, EmulatorConfig
+from interactions_etl.emulator.faults import FaultConfig
+from interactions_etl.emulator.prefill import prefill
+from interactions_etl.emulator.server import EmulatorServer
+from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.landing import LoadReport, load_day
+from interactions_etl.marts import MartsSettings, refresh_marts
+from interactions_etl.mixpeek.client import RetryPolicy
+from interactions_etl.staging import refresh_staging
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 
 START = date(2026, 10, 5)
@@ -265,9 +265,9 @@ KILLED_LOAD = textwrap.dedent(
     import sys
     from datetime import date
     from pydantic import SecretStr
-    from pipelines.landing import load_day
-    from pipelines.mixpeek.client import MixpeekClient
-    from pipelines.mixpeek.settings import MixpeekSettings
+    from interactions_etl.landing import load_day
+    from interactions_etl.mixpeek.client import MixpeekClient
+    from interactions_etl.mixpeek.settings import MixpeekSettings
 
     settings = MixpeekSettings(base_url=sys.argv[1], api_key=SecretStr(sys.argv[2]), namespace=sys.argv[3])
     with MixpeekClient(settings, requests_per_second=1000.0) as client:

@@ -13,9 +13,9 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.emulator.server import EmulatorServer
-from pipelines.landing import load_day
-from pipelines.mixpeek.errors import MixpeekApiError
+from interactions_etl.emulator.server import EmulatorServer
+from interactions_etl.landing import load_day
+from interactions_etl.mixpeek.errors import MixpeekApiError
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.conftest import RECORDS
 from tests.reliability.misbehaving import MisbehavingProxy, Rewrite, always, as_sent, first
@@ -112,7 +112,7 @@ def test_a_day_whose_count_disagrees_with_the_server_fails_its_audit_before_comm
 ) -> None:
     """Write-audit-publish: the day is landed and audited inside its transaction; a count that disagrees with the
     server's total rolls it back, with the figures, instead of committing and checking afterwards."""
-    from pipelines.landing import LoadAuditError
+    from interactions_etl.landing import LoadAuditError
 
     before = day_rows(loaded_once)
     with pytest.raises(LoadAuditError) as failure:
@@ -127,7 +127,7 @@ def test_a_day_whose_count_disagrees_with_the_server_fails_its_audit_before_comm
 def test_duplicates_do_not_count_towards_the_total(proxied, loaded_once: Path) -> None:  # type: ignore[no-untyped-def]
     """Records repeated on another page (ties reordered between requests) are counted once: a page that repeats
     one record and drops another used to pass, because fetched records were counted with their duplicates."""
-    from pipelines.landing import LoadAuditError
+    from interactions_etl.landing import LoadAuditError
 
     def repeat_and_drop(number: int, body: dict[str, Any]) -> bytes | None:
         if number == 2:  # the second page: its first record replaced by the first page's last one
@@ -199,7 +199,7 @@ def test_a_server_that_ignores_the_time_filter_is_refused_by_name(server, proxie
     from datetime import timedelta
 
     fill(server, spread_over_day(1500, DAY + timedelta(days=1), start_index=50_000))  # the next day too
-    from pipelines.landing import LoadAuditError
+    from interactions_etl.landing import LoadAuditError
 
     before = day_rows(loaded_once)
     proxy = proxied(as_sent, rewrite_request=without("filters"))
@@ -299,7 +299,7 @@ def test_a_server_serving_fewer_records_per_page_than_asked_still_gives_the_whol
 
 def test_a_count_that_disagrees_names_its_window(proxied, loaded_once: Path) -> None:  # type: ignore[no-untyped-def]
     """The audit's message names the window whose count differs, with its figures."""
-    from pipelines.landing import LoadAuditError
+    from interactions_etl.landing import LoadAuditError
 
     def drop_one_in_the_afternoon(_number: int, body: dict[str, Any]) -> bytes | None:
         records = body.get("results") or []

@@ -7,11 +7,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.emulator.faults import FaultConfig
-from pipelines.erasure import forget_user
-from pipelines.landing import load_day
-from pipelines.privacy import PSEUDONYMISE_KEY_VARIABLE, Pseudonymiser
+from interactions_etl import warehouse
+from interactions_etl.emulator.faults import FaultConfig
+from interactions_etl.erasure import forget_user
+from interactions_etl.landing import load_day
+from interactions_etl.privacy import PSEUDONYMISE_KEY_VARIABLE, Pseudonymiser
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 
 KEY = "pseudonym-key-for-tests-0b9d"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.landing import land_records
-from pipelines.marts import refresh_marts
-from pipelines.retention import apply_retention
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.landing import land_records
+from interactions_etl.marts import refresh_marts
+from interactions_etl.retention import apply_retention
+from interactions_etl.staging import refresh_staging
 from tests.reliability.test_fault_matrix import MARTS_SETTINGS
 
 START = date(2026, 10, 1)

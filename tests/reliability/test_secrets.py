@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.emulator.faults import FaultConfig
+from interactions_etl.emulator.faults import FaultConfig
 from tests.pipeline.conftest import DAY, NAMESPACE, fill, spread_over_day
 
 KEY = "sk_live_DO_NOT_LEAK_7f3a9c2e51b84d06"
@@ -44,7 +44,7 @@ def test_the_key_appears_nowhere_after_a_run(server, tmp_path: Path) -> None:
         "REPORTS_DIR": str(tmp_path / "reports"),
     }
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(),
+        [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(),
          "--end", (DAY + timedelta(days=1)).isoformat(), "--warehouse", str(tmp_path / "w.duckdb")],
         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
@@ -54,7 +54,7 @@ def test_the_key_appears_nowhere_after_a_run(server, tmp_path: Path) -> None:
     # And a failing run: the error names the request, never the key.
     server.emulator.faults.configure(FaultConfig(error_rate=1.0))
     failed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load", "--start", DAY.isoformat(), "--end", DAY.isoformat(),
+        [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(), "--end", DAY.isoformat(),
          "--warehouse", str(tmp_path / "w.duckdb")],
         env={**env, "MIXPEEK_REQUESTS_PER_SECOND": "1000"}, capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )  # fmt: skip
@@ -71,7 +71,7 @@ def test_an_insecure_base_url_other_than_loopback_is_warned_about() -> None:
 
     from pydantic import SecretStr
 
-    from pipelines.mixpeek.settings import MixpeekSettings
+    from interactions_etl.mixpeek.settings import MixpeekSettings
 
     with pytest.warns(UserWarning, match="not TLS"):
         MixpeekSettings(base_url="http://api.example.com", api_key=SecretStr(KEY), namespace="ns")
@@ -85,8 +85,8 @@ def test_an_insecure_base_url_other_than_loopback_is_warned_about() -> None:
 def test_tls_is_verified_by_default() -> None:
     from pydantic import SecretStr
 
-    from pipelines.mixpeek.client import MixpeekClient
-    from pipelines.mixpeek.settings import MixpeekSettings
+    from interactions_etl.mixpeek.client import MixpeekClient
+    from interactions_etl.mixpeek.settings import MixpeekSettings
 
     with MixpeekClient(MixpeekSettings(api_key=SecretStr(KEY), namespace="ns")) as client:
         context = client._http._transport._pool._ssl_context  # what httpx will verify certificates with

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import warehouse
-from pipelines.marts import refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.marts import refresh_marts
+from interactions_etl.staging import refresh_staging
 from tests.warehouse.test_staging import E1, E2, E3, E4, E5, land
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from assets.report import ReportConfig, position_bias_report
-from pipelines.resources import WarehouseResource
+from interactions_etl.assets.report import ReportConfig, position_bias_report
+from interactions_etl.resources import WarehouseResource
 
 
 def test_the_asset_keeps_the_configured_number_of_reports(

@@ -13,7 +13,7 @@ def interactions_report(cwd: Path, *args: str, **env: str) -> subprocess.Complet
         k: v for k, v in os.environ.items() if not k.startswith(("INTERACTIONS_", "REPORTS_", "WAREHOUSE_"))
     }
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "report", *args],
+        [sys.executable, "-m", "interactions_etl.cli", "report", *args],
         env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from pipelines import warehouse
-from pipelines.marts import refresh_marts
-from pipelines.report import (
+from interactions_etl import warehouse
+from interactions_etl.marts import refresh_marts
+from interactions_etl.report import (
     _card,
     _version,
     comparison_sentence,
@@ -27,7 +27,7 @@ from pipelines.report import (
     render,
     write_report,
 )
-from pipelines.report.data import (
+from interactions_etl.report.data import (
     MAX_ROWS_PER_QUERY,
     TOP,
     Coverage,
@@ -38,7 +38,7 @@ from pipelines.report.data import (
     over_promoted,
     under_promoted,
 )
-from pipelines.staging import refresh_staging
+from interactions_etl.staging import refresh_staging
 from tests.warehouse.test_staging import DAY, E1, E2, E3, E4, E5, land
 
 

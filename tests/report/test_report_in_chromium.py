@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from plotly.offline import get_plotlyjs
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.report import WrittenReport, write_report
-from pipelines.report.data import Period
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.report import WrittenReport, write_report
+from interactions_etl.report.data import Period
 from tests.conftest import build_warehouse
 
 SECTIONS = ("headline", "attention", "position-effect", "click-share", "opportunities", "queries", "segments",

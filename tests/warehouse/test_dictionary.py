@@ -8,10 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import warehouse
-from pipelines.dictionary import HEADER, SCHEMAS, build_dictionary
-from pipelines.marts import ensure_mart_tables, refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.dictionary import HEADER, SCHEMAS, build_dictionary
+from interactions_etl.marts import ensure_mart_tables, refresh_marts
+from interactions_etl.staging import refresh_staging
 from tests.warehouse.test_staging import E1, E2, E3, E4, E5, land
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.emulator.generator import TrafficConfig, generate_traffic
-from pipelines.marts import PERIOD_VIEWS, refresh_marts
+from interactions_etl import warehouse
+from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from interactions_etl.marts import PERIOD_VIEWS, refresh_marts
 from tests.conftest import build_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]

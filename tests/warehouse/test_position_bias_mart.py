@@ -18,10 +18,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines import warehouse
-from pipelines.estimators.position_bias import CurveSettings
-from pipelines.marts import MartsSettings, refresh_marts
-from pipelines.staging import refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.marts import MartsSettings, refresh_marts
+from interactions_etl.staging import refresh_staging
 from tests.warehouse.test_staging import event, land
 
 SETTINGS = MartsSettings(curve=CurveSettings(min_pair_impressions=20, bootstrap_replicates=40))

@@ -11,8 +11,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from pipelines import warehouse
-from pipelines.staging import StagingSettings, refresh_staging
+from interactions_etl import warehouse
+from interactions_etl.staging import StagingSettings, refresh_staging
 
 DAY = date(2026, 10, 5)
 
