@@ -1,25 +1,37 @@
 """The analysts' copy of the warehouse, published after the marts and the report are built."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
+from datetime import time
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue
 
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
 from interactions_etl.resources import WarehouseResource
-from interactions_etl.schedules import FRESHNESS_DEADLINE
 
 
-@warehouse_asset(
-    deps=[AssetKey("position_bias_report")],
-    group_name="publish",
-    kinds={"duckdb"},
-    # What analysts read: stale when no build finished in the 24 hours before the deadline.
-    freshness_policy=nightly_freshness(FRESHNESS_DEADLINE),
-    description="A finished copy of the warehouse that analysts open read-only while loads run: "
-    "<warehouse>.published.duckdb, or $PUBLISHED_WAREHOUSE_PATH; replaced atomically after each build.",
-)
-def published_warehouse(context: AssetExecutionContext, warehouse_db: WarehouseResource) -> MaterializeResult:
-    target = warehouse.publish(warehouse_db.path, lock_timeout_seconds=warehouse_db.lock_timeout_seconds)
-    size = target.stat().st_size
-    context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")
-    return MaterializeResult(metadata={"path": MetadataValue.path(str(target.resolve())), "bytes": size})
+def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
+    """The asset with the configured freshness deadline (INTERACTIONS_FRESHNESS_DEADLINE_UTC)."""
+
+    @warehouse_asset(
+        deps=[AssetKey("position_bias_report")],
+        group_name="publish",
+        kinds={"duckdb"},
+        # What analysts read: stale when no build finished in the 24 hours before the deadline.
+        freshness_policy=nightly_freshness(freshness_deadline),
+        description="A finished copy of the warehouse that analysts open read-only while loads run: "
+        "<warehouse>.published.duckdb, or PUBLISHED_WAREHOUSE_PATH; replaced atomically after each build.",
+    )
+    def published_warehouse(
+        context: AssetExecutionContext, warehouse_db: WarehouseResource
+    ) -> MaterializeResult:
+        target = warehouse.publish(
+            warehouse_db.path,
+            warehouse_db.published(),
+            lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
+        )
+        size = target.stat().st_size
+        context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")
+        return MaterializeResult(metadata={"path": MetadataValue.path(str(target.resolve())), "bytes": size})
+
+    return published_warehouse

@@ -1,14 +1,14 @@
 """`raw_interactions`: one UTC day of Mixpeek interactions landed in raw.interactions, exactly once."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
-import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetsDefinition,
     Config,
     DailyPartitionsDefinition,
     Failure,
@@ -25,14 +25,13 @@ from interactions_etl.assets.policies import (
     warehouse_asset,
 )
 from interactions_etl.landing import DEFAULT_MAX_REJECTED_SHARE, LoadAuditError, LoadReport, load_day
-from interactions_etl.privacy import pseudonymiser_from_env
 from interactions_etl.resources import MixpeekResource, WarehouseResource
-from interactions_etl.schedules import FRESHNESS_DEADLINE
 
-# Days are UTC (metrics.md). The first partition is configurable so a team can backfill further back.
-daily_partitions = DailyPartitionsDefinition(
-    start_date=os.environ.get("INTERACTIONS_START_DATE") or "2025-01-01", timezone="UTC"
-)
+
+def daily_partitions(start: date) -> DailyPartitionsDefinition:
+    """Days are UTC (metrics.md); the first one is INTERACTIONS_START_DATE, so a team can backfill further back."""
+    return DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
+
 
 # Audited before each day commits (pipelines/landing.py: a failing day is rolled back and fails the run),
 # then reported here on what was committed.
@@ -53,153 +52,165 @@ class RawInteractionsConfig(Config):
     )
 
 
-@warehouse_asset(
-    name="raw_interactions",
-    group_name="raw",
-    partitions_def=daily_partitions,
-    kinds={"duckdb", "python"},
-    freshness_policy=nightly_freshness(FRESHNESS_DEADLINE),
-    description=warehouse.table_description("raw.interactions"),
-    check_specs=[
-        AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
-        for name, text in CHECKS.items()
-    ]
-    + [
-        AssetCheckSpec(
-            NEWEST_DAY_CHECK,
-            asset="raw_interactions",
-            description="The newest day in raw.interactions is at least the newest day the nightly schedule "
-            f"should have loaded by now (yesterday from {FRESHNESS_DEADLINE:%H:%M} UTC on). A warning only: "
-            "a backfill of old days still refreshes everything downstream.",
-        )
-    ],
-)
-def raw_interactions(
-    context: AssetExecutionContext,
-    config: RawInteractionsConfig,
-    mixpeek: MixpeekResource,
-    warehouse_db: WarehouseResource,
-) -> MaterializeResult:
-    # One partition for the schedule, a range for a backfill (single-run policy): each day is its own
-    # transaction, so a failure on day N keeps days 1..N-1 landed and day N as it was.
-    days = [date.fromisoformat(key) for key in context.partition_keys]
-    reports: list[LoadReport] = []
-    pseudonymiser = pseudonymiser_from_env()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
-    with mixpeek.client() as client:
-        for day in days:
-            try:
-                report = load_day(
-                    client,
-                    warehouse_db.path,
-                    day,
-                    context.run.run_id,
-                    page_size=mixpeek.page_size,
-                    memory_limit=warehouse_db.memory_limit,
-                    lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
-                    pseudonymiser=pseudonymiser,
-                    max_rejected_share=config.max_rejected_share,
-                )
-            except LoadAuditError as exc:
-                landed = ", ".join(r.partition_date.isoformat() for r in reports)
-                raise Failure(
-                    description=f"{exc}" + (f" (landed before it in this run: {landed})" if landed else ""),
-                    metadata={"day": exc.day.isoformat(), "audits_failed": MetadataValue.json(exc.failures)},
-                ) from exc
-            reports.append(report)
-            context.log.info(
-                f"{day}: {report.rows} rows, {report.rejected} rejected, {report.duplicates} duplicates, "
-                f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
-                f"in {report.seconds:.1f} s"
+def build_raw_interactions(
+    partitions: DailyPartitionsDefinition, freshness_deadline: time
+) -> AssetsDefinition:
+    """The asset for the configured partitions and freshness deadline (INTERACTIONS_START_DATE,
+    INTERACTIONS_FRESHNESS_DEADLINE_UTC), built by the definitions from the settings."""
+
+    @warehouse_asset(
+        name="raw_interactions",
+        group_name="raw",
+        partitions_def=partitions,
+        kinds={"duckdb", "python"},
+        freshness_policy=nightly_freshness(freshness_deadline),
+        description=warehouse.table_description("raw.interactions"),
+        check_specs=[
+            AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
+            for name, text in CHECKS.items()
+        ]
+        + [
+            AssetCheckSpec(
+                NEWEST_DAY_CHECK,
+                asset="raw_interactions",
+                description="The newest day in raw.interactions is at least the newest day the nightly schedule "
+                f"should have loaded by now (yesterday from {freshness_deadline:%H:%M} UTC on). A warning only: "
+                "a backfill of old days still refreshes everything downstream.",
             )
-    con = warehouse_db.connect(read_only=True)
-    try:
-        newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]
-        table = table_metadata(
-            con, "raw.interactions", warehouse.one(con, "checks/raw_interactions_row_count")[0]
-        )
-    finally:
-        con.close()
-
-    def total(name: str) -> int:
-        return sum(getattr(r, name) for r in reports)
-
-    # The audits' figures of each day as it committed (a day failing one never commits).
-    duplicates, negatives = total("duplicate_rows"), total("negative_positions")
-    mismatched = [r.partition_date.isoformat() for r in reports if r.count_disagrees]
-    worst_rejected_share = max(r.rejected_share for r in reports)
-    checks = [
-        AssetCheckResult(
-            check_name="unique_interaction_id",
-            passed=duplicates == 0,
-            metadata={"duplicate_rows": duplicates},
-        ),
-        AssetCheckResult(
-            check_name="positions_non_negative",
-            passed=negatives == 0,
-            metadata={"negative_positions": negatives},
-        ),
-        AssetCheckResult(
-            check_name="fetched_equals_server_total",
-            passed=not mismatched,
-            metadata={
-                "received_distinct": total("received"),
-                "fetched_with_duplicates": total("fetched"),
-                "server_total": total("server_total"),
-                "days_still_open": MetadataValue.json(
-                    [r.partition_date.isoformat() for r in reports if r.window_open]
-                ),
-                "days_not_matching": MetadataValue.json(mismatched),
-                "total_reported": all(r.total_checked for r in reports),
-            },
-        ),
-        AssetCheckResult(
-            check_name="rejected_share_below_threshold",
-            passed=worst_rejected_share <= config.max_rejected_share,
-            metadata={
-                "rejected": total("rejected"),
-                "worst_day_rejected_share": round(worst_rejected_share, 6),
-                "threshold": config.max_rejected_share,
-            },
-        ),
-    ]
-    expected_newest = newest_expected_day(datetime.now(UTC), FRESHNESS_DEADLINE)
-    checks.append(
-        AssetCheckResult(
-            check_name=NEWEST_DAY_CHECK,
-            passed=newest_loaded is not None and newest_loaded >= expected_newest,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                "newest_day_loaded": str(newest_loaded),
-                "newest_day_expected": str(expected_newest),
-            },
-        )
+        ],
     )
-    seconds = sum(r.seconds for r in reports)
-    unknown: dict[str, int] = {}
-    for r in reports:
-        for name, count in r.unknown_types.items():
-            unknown[name] = unknown.get(name, 0) + count
-    metadata = {
-        "rows": total("rows"),
-        "pages": total("pages"),
-        "requests": total("requests"),
-        "retries": total("retries"),
-        "throttled": total("throttled"),
-        "rejected": total("rejected"),
-        "duplicates": total("duplicates"),
-        "server_total": total("server_total"),
-        "seconds": round(seconds, 3),
-        "rows_per_second": round(total("rows") / seconds, 1) if seconds else 0.0,
-        "paging_mode": ", ".join(sorted({r.paging_mode for r in reports})),
-        "window_splits": total("splits"),
-        "unknown_interaction_types": MetadataValue.json(unknown),
-        "days": MetadataValue.md(
-            "| day | rows | rejected | requests | retries | seconds |\n|---|---:|---:|---:|---:|---:|\n"
-            + "\n".join(
-                f"| {r.partition_date} | {r.rows} | {r.rejected} | {r.requests} | {r.retries} | {r.seconds:.1f} |"
-                for r in reports
+    def raw_interactions(
+        context: AssetExecutionContext,
+        config: RawInteractionsConfig,
+        mixpeek: MixpeekResource,
+        warehouse_db: WarehouseResource,
+    ) -> MaterializeResult:
+        # One partition for the schedule, a range for a backfill (single-run policy): each day is its own
+        # transaction, so a failure on day N keeps days 1..N-1 landed and day N as it was.
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        reports: list[LoadReport] = []
+        pseudonymiser = warehouse_db.pseudonymiser()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
+        with mixpeek.client() as client:
+            for day in days:
+                try:
+                    report = load_day(
+                        client,
+                        warehouse_db.path,
+                        day,
+                        context.run.run_id,
+                        page_size=mixpeek.page_size,
+                        memory_limit=warehouse_db.memory_limit,
+                        lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
+                        pseudonymiser=pseudonymiser,
+                        max_rejected_share=config.max_rejected_share,
+                    )
+                except LoadAuditError as exc:
+                    landed = ", ".join(r.partition_date.isoformat() for r in reports)
+                    raise Failure(
+                        description=f"{exc}"
+                        + (f" (landed before it in this run: {landed})" if landed else ""),
+                        metadata={
+                            "day": exc.day.isoformat(),
+                            "audits_failed": MetadataValue.json(exc.failures),
+                        },
+                    ) from exc
+                reports.append(report)
+                context.log.info(
+                    f"{day}: {report.rows} rows, {report.rejected} rejected, {report.duplicates} duplicates, "
+                    f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
+                    f"in {report.seconds:.1f} s"
+                )
+        con = warehouse_db.connect(read_only=True)
+        try:
+            newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]
+            table = table_metadata(
+                con, "raw.interactions", warehouse.one(con, "checks/raw_interactions_row_count")[0]
             )
-        ),
-        **table,  # dagster/row_count: the whole table's rows, beside `rows` loaded by this run
-    }
-    return MaterializeResult(metadata=metadata, check_results=checks)
+        finally:
+            con.close()
+
+        def total(name: str) -> int:
+            return sum(getattr(r, name) for r in reports)
+
+        # The audits' figures of each day as it committed (a day failing one never commits).
+        duplicates, negatives = total("duplicate_rows"), total("negative_positions")
+        mismatched = [r.partition_date.isoformat() for r in reports if r.count_disagrees]
+        worst_rejected_share = max(r.rejected_share for r in reports)
+        checks = [
+            AssetCheckResult(
+                check_name="unique_interaction_id",
+                passed=duplicates == 0,
+                metadata={"duplicate_rows": duplicates},
+            ),
+            AssetCheckResult(
+                check_name="positions_non_negative",
+                passed=negatives == 0,
+                metadata={"negative_positions": negatives},
+            ),
+            AssetCheckResult(
+                check_name="fetched_equals_server_total",
+                passed=not mismatched,
+                metadata={
+                    "received_distinct": total("received"),
+                    "fetched_with_duplicates": total("fetched"),
+                    "server_total": total("server_total"),
+                    "days_still_open": MetadataValue.json(
+                        [r.partition_date.isoformat() for r in reports if r.window_open]
+                    ),
+                    "days_not_matching": MetadataValue.json(mismatched),
+                    "total_reported": all(r.total_checked for r in reports),
+                },
+            ),
+            AssetCheckResult(
+                check_name="rejected_share_below_threshold",
+                passed=worst_rejected_share <= config.max_rejected_share,
+                metadata={
+                    "rejected": total("rejected"),
+                    "worst_day_rejected_share": round(worst_rejected_share, 6),
+                    "threshold": config.max_rejected_share,
+                },
+            ),
+        ]
+        expected_newest = newest_expected_day(datetime.now(UTC), freshness_deadline)
+        checks.append(
+            AssetCheckResult(
+                check_name=NEWEST_DAY_CHECK,
+                passed=newest_loaded is not None and newest_loaded >= expected_newest,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "newest_day_loaded": str(newest_loaded),
+                    "newest_day_expected": str(expected_newest),
+                },
+            )
+        )
+        seconds = sum(r.seconds for r in reports)
+        unknown: dict[str, int] = {}
+        for r in reports:
+            for name, count in r.unknown_types.items():
+                unknown[name] = unknown.get(name, 0) + count
+        metadata = {
+            "rows": total("rows"),
+            "pages": total("pages"),
+            "requests": total("requests"),
+            "retries": total("retries"),
+            "throttled": total("throttled"),
+            "rejected": total("rejected"),
+            "duplicates": total("duplicates"),
+            "server_total": total("server_total"),
+            "seconds": round(seconds, 3),
+            "rows_per_second": round(total("rows") / seconds, 1) if seconds else 0.0,
+            "paging_mode": ", ".join(sorted({r.paging_mode for r in reports})),
+            "window_splits": total("splits"),
+            "unknown_interaction_types": MetadataValue.json(unknown),
+            "days": MetadataValue.md(
+                "| day | rows | rejected | requests | retries | seconds |\n|---|---:|---:|---:|---:|---:|\n"
+                + "\n".join(
+                    f"| {r.partition_date} | {r.rows} | {r.rejected} | {r.requests} | {r.retries} | {r.seconds:.1f} |"
+                    for r in reports
+                )
+            ),
+            **table,  # dagster/row_count: the whole table's rows, beside `rows` loaded by this run
+        }
+        return MaterializeResult(metadata=metadata, check_results=checks)
+
+    return raw_interactions

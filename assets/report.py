@@ -14,37 +14,24 @@ from pydantic import Field
 
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import warehouse_asset
-from interactions_etl.report import DEFAULT_KEEP, parse_keep, write_report
+from interactions_etl.report import DEFAULT_KEEP, write_report
 from interactions_etl.report.data import Period
-from interactions_etl.resources import WarehouseResource
-
-DEFAULT_REPORTS_DIR = "reports"
+from interactions_etl.resources import ReportsResource, WarehouseResource
 
 
 class ReportConfig(Config):
-    reports_dir: str = Field(
-        default_factory=lambda: os.environ.get("REPORTS_DIR") or DEFAULT_REPORTS_DIR,
-        description="Folder for position_bias_<end>.html and latest.html (REPORTS_DIR, else ./reports).",
+    """Overrides for one run; unset, the reports resource's folder and count apply (REPORTS_DIR,
+    INTERACTIONS_REPORTS_KEEP)."""
+
+    reports_dir: str | None = Field(
+        default=None, description="Folder for position_bias_<end>.html and latest.html (unset: REPORTS_DIR)."
     )
-    # Resolved at run time, not when the definitions load: a mistyped variable fails the run in words
-    # instead of the whole code location.
     reports_keep: int | None = Field(
         default=None,
         ge=1,
         description="Dated reports to keep in reports_dir, newest first; older ones are deleted "
         f"(unset: INTERACTIONS_REPORTS_KEEP, else {DEFAULT_KEEP}). latest.html and other files are never touched.",
     )
-
-    def keep(self) -> int:
-        if self.reports_keep is not None:
-            return self.reports_keep
-        configured = os.environ.get("INTERACTIONS_REPORTS_KEEP")
-        if not configured:
-            return DEFAULT_KEEP
-        try:
-            return parse_keep(configured)
-        except ValueError as exc:
-            raise ValueError(f"INTERACTIONS_REPORTS_KEEP: {exc}") from None
 
 
 @warehouse_asset(
@@ -68,9 +55,13 @@ class ReportConfig(Config):
     "newest reports_keep (INTERACTIONS_REPORTS_KEEP, default 30) are deleted.",
 )
 def position_bias_report(
-    context: AssetExecutionContext, config: ReportConfig, warehouse_db: WarehouseResource
+    context: AssetExecutionContext,
+    config: ReportConfig,
+    warehouse_db: WarehouseResource,
+    reports: ReportsResource,
 ) -> MaterializeResult:
-    keep = config.keep()
+    keep = config.reports_keep or reports.keep
+    folder = config.reports_dir or reports.folder
     con = warehouse_db.connect(read_only=True)
     try:
         window = warehouse.one(con, "report/mart_window")
@@ -80,7 +71,7 @@ def position_bias_report(
         written = write_report(
             con,
             Period(*window),
-            config.reports_dir,
+            folder,
             warehouse_name=os.path.basename(warehouse_db.path),
             keep=keep,
         )

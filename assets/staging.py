@@ -16,7 +16,7 @@ from pydantic import Field
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import WAREHOUSE_POOL, single_run_backfill, table_metadata
 from interactions_etl.resources import WarehouseResource
-from interactions_etl.retention import apply_retention, retention_days_from_env
+from interactions_etl.retention import apply_retention
 from interactions_etl.staging import (
     DEFAULT_CONVERSION_TYPES,
     STAGING_TABLES,
@@ -67,7 +67,7 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
     )
     con = warehouse_db.connect()
     try:
-        keep_days = retention_days_from_env()  # INTERACTIONS_RETENTION_DAYS, when set
+        keep_days = warehouse_db.retention_days  # INTERACTIONS_RETENTION_DAYS, when set
         if keep_days is not None:
             ensure_staging_tables(con)
             kept = apply_retention(con, keep_days)

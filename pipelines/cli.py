@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import traceback
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
+
+if TYPE_CHECKING:
+    from interactions_etl.settings import Settings
 
 app = typer.Typer(
     name="interactions",
@@ -55,14 +58,22 @@ def _die(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _lock_timeout_seconds() -> float:
-    from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS
+@cache
+def _settings() -> Settings:
+    """The environment's settings, read once per command (interactions_etl.settings); a variable that does not
+    parse is one line naming it."""
+    from interactions_etl.settings import SettingsError, load_settings
 
-    configured = os.environ.get("WAREHOUSE_LOCK_TIMEOUT_SECONDS")
     try:
-        return float(configured) if configured else DEFAULT_LOCK_TIMEOUT_SECONDS
-    except ValueError:
-        _die(f"WAREHOUSE_LOCK_TIMEOUT_SECONDS is {configured!r}: give a number of seconds")
+        return load_settings()
+    except SettingsError as exc:
+        _die(str(exc))
+
+
+def _with_warehouse(warehouse: Path | None) -> Settings:
+    """The settings, with --warehouse in place of WAREHOUSE_PATH when given."""
+    settings = _settings()
+    return settings if warehouse is None else settings.model_copy(update={"warehouse_path": warehouse})
 
 
 def _check_writable_folder(path: Path) -> None:
@@ -80,11 +91,15 @@ def _check_writable_folder(path: Path) -> None:
         )
 
 
-def parse_api_keys(values: list[str]) -> dict[str, frozenset[str] | None]:
-    """`KEY` may use every namespace; `KEY=ns_a,ns_b` only those. Keys come from flags, else the environment."""
+def parse_api_keys(values: list[str], configured: str = "") -> dict[str, frozenset[str] | None]:
+    """`KEY` may use every namespace; `KEY=ns_a,ns_b` only those. Keys come from flags, else `configured`
+    (MIXPEEK_EMULATOR_API_KEYS, else MIXPEEK_API_KEY)."""
     if not values:
-        env = os.environ.get("MIXPEEK_EMULATOR_API_KEYS") or os.environ.get("MIXPEEK_API_KEY") or ""
-        values = [v for v in (part.strip() for part in env.split(",")) if v] if "=" not in env else [env]
+        values = (
+            [v for v in (part.strip() for part in configured.split(",")) if v]
+            if "=" not in configured
+            else [configured]
+        )
     keys: dict[str, frozenset[str] | None] = {}
     for value in values:
         key, sep, namespaces = value.partition("=")
@@ -160,10 +175,12 @@ def emulator(
     from interactions_etl.emulator.ratelimit import RateLimit
     from interactions_etl.emulator.server import serve
 
-    keys = parse_api_keys(api_key or [])
+    settings = _settings()
+    configured = settings.mixpeek_emulator_api_keys or settings.mixpeek_api_key
+    keys = parse_api_keys(api_key or [], configured.get_secret_value() if configured else "")
     if not keys:
         _die("no API key: pass --api-key or set MIXPEEK_EMULATOR_API_KEYS / MIXPEEK_API_KEY")
-    namespaces = namespace or [os.environ.get("MIXPEEK_NAMESPACE") or "demo"]
+    namespaces = namespace or [settings.mixpeek_namespace or "demo"]
     if rate_limit not in ("free", "pro", "unlimited"):
         _die("--rate-limit is free, pro or unlimited")
     limit = RateLimit.tier(rate_limit)
@@ -269,27 +286,25 @@ CLI_RUN_CONFIG = {
 }
 
 
-def run_loads(days: list[date], resources: dict[str, object] | None = None) -> None:
+def run_loads(days: list[date], settings: Settings) -> None:
     """Run `interactions_job`, the job the nightly schedule runs, in this process for the days given (a range
     is one run, as a backfill is): the loads, then everything downstream. The run is recorded in the project's
-    Dagster instance (pipelines/instance.py), so `dagster dev` shows it afterwards."""
+    Dagster instance (pipelines/instance.py), so `dagster dev` shows it afterwards. The settings reach Dagster
+    as resources built from them, not through the environment."""
     from dagster import DagsterInstance
 
-    from interactions_etl.definitions import build_definitions
-    from interactions_etl.instance import dagster_home, ensure_dagster_home
-    from interactions_etl.warehouse import warehouse_path_from_env
+    from interactions_etl.definitions import build_definitions, process_resources
+    from interactions_etl.instance import ensure_dagster_home
 
-    warehouse_file = Path(
-        resources["warehouse_db"].path if resources else warehouse_path_from_env()  # type: ignore[attr-defined]
-    )
+    warehouse_file = settings.warehouse_path
     first_load = not warehouse_file.exists()
-    job = build_definitions(resources).resolve_job_def("interactions_job")
+    job = build_definitions(settings, process_resources(settings)).resolve_job_def("interactions_job")
     # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
     tags = {
         "dagster/asset_partition_range_start": days[0].isoformat(),
         "dagster/asset_partition_range_end": days[-1].isoformat(),
     }
-    home = ensure_dagster_home(dagster_home())
+    home = ensure_dagster_home(settings.dagster_home.resolve())
     typer.echo(
         f"running interactions_job for {days[0]}..{days[-1]} ({len(days)} days); Dagster instance: {home}"
     )
@@ -364,33 +379,29 @@ def load(
     ] = None,
 ) -> None:
     """Run the nightly's Dagster job in this process for --start..--end: the loads, then everything downstream."""
-    if warehouse is not None:
-        os.environ["WAREHOUSE_PATH"] = str(warehouse)
+    settings = _with_warehouse(warehouse)
     try:
         days = _days(date.fromisoformat(start), date.fromisoformat(end))
     except ValueError as exc:
         _die(str(exc))
-    _check_loadable(days)
-    from interactions_etl.warehouse import warehouse_path_from_env
-
-    _check_writable_folder(Path(warehouse_path_from_env()))
-    _lock_timeout_seconds()  # a bad value fails here, in one line
-    run_loads(days)
+    _check_loadable(days, settings)
+    _check_writable_folder(settings.warehouse_path)
+    run_loads(days, settings)
 
 
-def _check_loadable(days: list[date]) -> None:
+def _check_loadable(days: list[date], settings: Settings) -> None:
     """Refuse, in one line, what would otherwise fail inside Dagster with a traceback."""
     from interactions_etl.assets.raw import daily_partitions
 
-    for name in ("MIXPEEK_API_KEY", "MIXPEEK_NAMESPACE"):
-        if not os.environ.get(name):
-            _die(f"{name} is not set: export it (see .env.example), or try `interactions demo`")
+    for name in ("mixpeek_api_key", "mixpeek_namespace"):
+        if getattr(settings, name) is None:
+            _die(f"{name.upper()} is not set: export it (see .env.example), or try `interactions demo`")
     today = datetime.now(UTC).date()
     newest = today - timedelta(days=1)
     if days[-1] > newest:
         when = "is today" if days[-1] == today else "is in the future"
         _die(f"{days[-1]} {when}; the newest complete day is {newest}")
-    first = daily_partitions.start.date()
+    first = daily_partitions(settings.interactions_start_date).start.date()
     if days[0] < first:
         _die(f"{days[0]} is before the first partition, {first} (INTERACTIONS_START_DATE)")
 
@@ -404,6 +415,8 @@ def demo(
 ) -> None:
     """Start the emulator with synthetic traffic on a free loopback port, load it, build everything downstream."""
     import secrets
+
+    from pydantic import SecretStr
 
     from interactions_etl.emulator.app import Emulator, EmulatorConfig
     from interactions_etl.emulator.prefill import prefill
@@ -422,16 +435,18 @@ def demo(
     warehouse = warehouse.resolve()
     with EmulatorServer(emulator_state) as server:
         typer.echo(f"emulator of the Mixpeek API listening on {server.base_url}")
-        os.environ.update(
-            {
-                "MIXPEEK_BASE_URL": server.base_url,
-                "MIXPEEK_API_KEY": key,
-                "MIXPEEK_NAMESPACE": namespace,
-                "MIXPEEK_REQUESTS_PER_SECOND": "100",  # the emulator runs the pro tier
-                "WAREHOUSE_PATH": str(warehouse),
+        settings = _settings().model_copy(
+            update={
+                "mixpeek_base_url": server.base_url,
+                "mixpeek_api_key": SecretStr(key),
+                "mixpeek_namespace": namespace,
+                "mixpeek_retriever_id": None,
+                "mixpeek_requests_per_second": 100.0,  # the emulator runs the pro tier
+                "mixpeek_max_in_flight": 50,
+                "warehouse_path": warehouse,
             }
         )
-        run_loads(_days(first_day, first_day + timedelta(days=days - 1)))
+        run_loads(_days(first_day, first_day + timedelta(days=days - 1)), settings)
     first_query = (
         "SELECT partition_date, count(*) AS interactions, count(DISTINCT execution_id) AS searches "
         "FROM raw.interactions GROUP BY ALL ORDER BY 1"
@@ -439,7 +454,7 @@ def demo(
     from interactions_etl import warehouse as warehouse_db
 
     # Analysts open the published copy: a session on the loader's own file would block the next load.
-    published = warehouse_db.published_path_for(warehouse)
+    published = warehouse_db.published_path_for(warehouse, settings.published_warehouse_path)
     con = warehouse_db.connect(published, read_only=True)
     try:
         answer = str(con.sql(first_query))
@@ -453,19 +468,13 @@ def demo(
         "no duckdb CLI? python3 dev.py run python -c "
         f"\"import duckdb; duckdb.connect('{published}', read_only=True).sql('SELECT 42').show()\""
     )
-    latest = _reports_dir() / "latest.html"
+    latest = settings.reports_dir / "latest.html"
     if latest.exists():
         typer.echo(f"\nposition-bias report (open it in a browser): {latest.resolve()}")
-    from interactions_etl.instance import dagster_home
-
     typer.echo(
         f"Dagster's record of the run (materializations, checks, column schemas): python3 dev.py dagster, "
-        f"then http://127.0.0.1:3000 (instance: {dagster_home()})"
+        f"then http://127.0.0.1:3000 (instance: {settings.dagster_home.resolve()})"
     )
-
-
-def _reports_dir() -> Path:
-    return Path(os.environ.get("REPORTS_DIR") or "reports")
 
 
 @app.command("forget-user")
@@ -479,21 +488,24 @@ def forget_user_command(
     the analysts' copy, and the reports that counted them. Dagster's storage is searched for the id too."""
     from interactions_etl import erasure
     from interactions_etl import warehouse as warehouse_db
-    from interactions_etl.instance import dagster_home
+    from interactions_etl.privacy import Pseudonymiser
 
-    path = warehouse or Path(warehouse_db.warehouse_path_from_env())
+    settings = _with_warehouse(warehouse)
+    path = settings.warehouse_path
     if not path.exists():
         _die(f"no warehouse at {path}")
-    published = warehouse_db.published_path_for(path)
-    reports = _reports_dir()
-    home = dagster_home()
+    published = warehouse_db.published_path_for(path, settings.published_warehouse_path)
+    reports = settings.reports_dir
+    home = settings.dagster_home.resolve()
+    key = settings.interactions_pseudonymise_key
     done = erasure.erase_everywhere(
         path,
         user_id,
         published_path=published,
         reports_dir=reports,
         also_search=[reports, home],
-        lock_timeout_seconds=_lock_timeout_seconds(),
+        lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
+        pseudonymiser=Pseudonymiser(key.get_secret_value()) if key else None,
     )
     found = done.warehouse.interactions or done.warehouse.quarantined or done.published_held
     if not found:
@@ -545,21 +557,20 @@ def report(
 ) -> None:
     """Write the position-bias report (self-contained HTML) for a window of search days."""
     from interactions_etl import warehouse as warehouse_db
-    from interactions_etl.report import DEFAULT_KEEP, parse_keep, write_report
+    from interactions_etl.report import write_report
     from interactions_etl.report.data import Period
 
+    settings = _with_warehouse(warehouse)
     if keep is None:
-        configured = os.environ.get("INTERACTIONS_REPORTS_KEEP")
-        try:
-            keep = parse_keep(configured) if configured else DEFAULT_KEEP
-        except ValueError:
-            _die(f"INTERACTIONS_REPORTS_KEEP is {configured!r}: give a whole number, at least 1")
+        keep = settings.interactions_reports_keep
     elif keep < 1:
         _die(f"--keep {keep}: keep at least 1 report")
-    path = warehouse or Path(warehouse_db.warehouse_path_from_env())
+    path = settings.warehouse_path
     if not path.exists():
         _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
-    con = warehouse_db.connect(path, read_only=True, lock_timeout_seconds=_lock_timeout_seconds())
+    con = warehouse_db.connect(
+        path, read_only=True, lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
+    )
     try:
         if (start is None) != (end is None):
             _die("give both --start and --end, or neither (the marts' window)")
@@ -573,12 +584,34 @@ def report(
                 period = Period(date.fromisoformat(start), date.fromisoformat(end or start))
             except ValueError as exc:
                 _die(str(exc))
-        written = write_report(con, period, out_dir or _reports_dir(), warehouse_name=path.name, keep=keep)
+        written = write_report(
+            con, period, out_dir or settings.reports_dir, warehouse_name=path.name, keep=keep
+        )
     finally:
         con.close()
     typer.echo(f"{written.summary_markdown}\n\nwritten: {written.path}\nlatest:  {written.latest}")
     if written.pruned:
         typer.echo(f"pruned:  {len(written.pruned)} older dated reports (keeping the newest {keep})")
+
+
+@app.command()
+def config(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print README's table of the settings and their defaults.")
+    ] = False,
+) -> None:
+    """Print every setting: its variable, the value in effect here (secrets masked) and what it means."""
+    from interactions_etl.settings import markdown_table
+
+    if markdown:
+        typer.echo(markdown_table(), nl=False)
+        return
+    settings = _settings()
+    rows = settings.rows()
+    width = max(len(name) for name, *_ in rows)
+    for name, value, _, meaning in rows:
+        source = "environment" if name.lower() in settings.model_fields_set else "default"
+        typer.echo(f"{name:<{width}}  {value}  ({source})\n{'':<{width}}  {meaning}")
 
 
 @app.command()

@@ -1,76 +1,119 @@
-"""Dagster Definitions: what `dagster dev` (workspace.yaml) shows and what the `interactions` CLI runs."""
+"""Dagster Definitions: what `dg dev` / `dagster dev` (workspace.yaml) shows and what the `interactions` CLI runs.
+
+Dagster loads `defs` when the code location starts: that is where the settings are read (this module reads
+nothing at import). The CLI reads them itself and calls `build_definitions` with its own resources.
+"""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 from dagster import (
     AssetSelection,
     Definitions,
-    EnvVar,
+    ResourceDefinition,
     colored_console_logger,
     define_asset_job,
+    definitions,
     in_process_executor,
 )
 
 from interactions_etl.assets.marts import mart_tables
-from interactions_etl.assets.publish import published_warehouse
-from interactions_etl.assets.raw import raw_interactions
+from interactions_etl.assets.publish import build_published_warehouse
+from interactions_etl.assets.raw import build_raw_interactions, daily_partitions
 from interactions_etl.assets.report import position_bias_report
 from interactions_etl.assets.staging import staging_tables
-from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL
-from interactions_etl.resources import MixpeekResource, WarehouseResource
+from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
 from interactions_etl.run_progress import asset_messages_logger
 from interactions_etl.schedules import build_nightly_schedule
-from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, warehouse_path_from_env
+from interactions_etl.settings import Settings, load_settings
 
-PARTITIONED_ASSETS = [raw_interactions]
-# Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the analysts' copy.
-DOWNSTREAM_ASSETS = [staging_tables, mart_tables, position_bias_report, published_warehouse]
-ALL_ASSETS = [*PARTITIONED_ASSETS, *DOWNSTREAM_ASSETS]
-
-# The one mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its
-# day (or range of days) and then refreshes everything downstream for the days that changed. A failed load
-# or blocking check fails the run and skips what is downstream of it.
-interactions_job = define_asset_job(
-    "interactions_job",
-    selection=AssetSelection.assets(*ALL_ASSETS),
-    description="Load the partition's day (a range: one run, day by day) into raw.interactions, then refresh "
-    "staging, the marts, the position-bias report and the analysts' copy for the days that changed.",
-    # The steps form one chain on one DuckDB file: a process per step would only add start-up time.
-    executor_def=in_process_executor,
+JOB_DESCRIPTION = (
+    "Load the partition's day (a range: one run, day by day) into raw.interactions, then refresh staging, the "
+    "marts, the position-bias report and the analysts' copy for the days that changed."
 )
 
 
-def resources_from_env() -> dict[str, object]:
+def _resources(settings: Settings, api_key: Any, pseudonymise_key: Any) -> dict[str, Any]:
     return {
         "mixpeek": MixpeekResource(
-            base_url=os.environ.get("MIXPEEK_BASE_URL") or DEFAULT_BASE_URL,
-            api_key=EnvVar("MIXPEEK_API_KEY"),
-            namespace=EnvVar("MIXPEEK_NAMESPACE"),
-            retriever_id=os.environ.get("MIXPEEK_RETRIEVER_ID") or None,
-            requests_per_second=float(os.environ.get("MIXPEEK_REQUESTS_PER_SECOND") or 10),
-            max_in_flight=int(os.environ.get("MIXPEEK_MAX_IN_FLIGHT") or 5),
+            base_url=settings.mixpeek_base_url,
+            api_key=api_key,
+            namespace=settings.mixpeek_namespace or "",
+            retriever_id=settings.mixpeek_retriever_id,
+            requests_per_second=settings.mixpeek_requests_per_second,
+            max_in_flight=settings.mixpeek_max_in_flight,
         ),
         "warehouse_db": WarehouseResource(
-            path=warehouse_path_from_env(),
-            lock_timeout_seconds=float(
-                os.environ.get("WAREHOUSE_LOCK_TIMEOUT_SECONDS") or DEFAULT_LOCK_TIMEOUT_SECONDS
-            ),
+            path=str(settings.warehouse_path),
+            published_path=str(settings.published_warehouse_path)
+            if settings.published_warehouse_path
+            else None,
+            lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
+            retention_days=settings.interactions_retention_days,
+            pseudonymise_key=pseudonymise_key,
         ),
+        "reports": ReportsResource(folder=str(settings.reports_dir), keep=settings.interactions_reports_keep),
     }
 
 
-def build_definitions(resources: dict[str, object] | None = None) -> Definitions:
+def dagster_resources(settings: Settings) -> dict[str, Any]:
+    """Resources for the code location Dagster serves: the secrets as EnvVar, so Dagster stores and shows the
+    variables' names only (MIXPEEK_API_KEY stays required: a run without it fails in the resource)."""
+    return _resources(
+        settings,
+        settings.dagster_secret("mixpeek_api_key", required=True),
+        settings.dagster_secret("interactions_pseudonymise_key"),
+    )
+
+
+def process_resources(settings: Settings) -> dict[str, Any]:
+    """Resources for a run in this process (the CLI, tests): values handed to Dagster as they are, outside its
+    configuration system, so no secret enters the run's stored snapshot and nothing is read from the environment."""
+    key = settings.mixpeek_api_key.get_secret_value() if settings.mixpeek_api_key else ""
+    pseudonymise_key = settings.interactions_pseudonymise_key
+    built = _resources(settings, key, pseudonymise_key.get_secret_value() if pseudonymise_key else None)
+    return {name: ResourceDefinition.hardcoded_resource(resource) for name, resource in built.items()}
+
+
+def build_definitions(settings: Settings, resources: dict[str, Any] | None = None) -> Definitions:
+    """The assets, the job, the nightly schedule and the resources for `settings`."""
+    assets = [
+        build_raw_interactions(
+            daily_partitions(settings.interactions_start_date), settings.interactions_freshness_deadline_utc
+        ),
+        # Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the copy.
+        staging_tables,
+        mart_tables,
+        position_bias_report,
+        build_published_warehouse(settings.interactions_freshness_deadline_utc),
+    ]
+    # The one mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its
+    # day (or range of days) and then refreshes everything downstream for the days that changed. A failed load
+    # or blocking check fails the run and skips what is downstream of it.
+    job = define_asset_job(
+        "interactions_job",
+        selection=AssetSelection.assets(*assets),
+        description=JOB_DESCRIPTION,
+        # The steps form one chain on one DuckDB file: a process per step would only add start-up time.
+        executor_def=in_process_executor,
+    )
     return Definitions(
-        assets=ALL_ASSETS,
-        jobs=[interactions_job],
-        schedules=[build_nightly_schedule(interactions_job)],
-        resources=resources if resources is not None else resources_from_env(),
+        assets=assets,
+        jobs=[job],
+        schedules=[
+            build_nightly_schedule(
+                job, settings.interactions_nightly_cron, settings.interactions_lookback_days
+            )
+        ],
+        resources=resources if resources is not None else dagster_resources(settings),
         executor=in_process_executor,  # runs launched from the UI too
         # Dagster's console logger as always; the CLI adds `asset_messages` for its progress lines.
         loggers={"console": colored_console_logger, "asset_messages": asset_messages_logger},
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """What workspace.yaml and `[tool.dg]` load: the settings are read here, when the code location starts."""
+    return build_definitions(load_settings())

@@ -23,7 +23,7 @@ import duckdb
 
 from interactions_etl import warehouse
 from interactions_etl.marts import MartsSettings, refresh_marts
-from interactions_etl.privacy import pseudonymiser_from_env
+from interactions_etl.privacy import Pseudonymiser
 from interactions_etl.staging import refresh_staging
 
 
@@ -35,18 +35,22 @@ class Erasure:
     days: frozenset[date] = frozenset()  # the search days rebuilt: those the user's events belonged to
 
 
-def stored_user_id(user_id: str) -> str:
+def stored_user_id(user_id: str, pseudonymiser: Pseudonymiser | None = None) -> str:
     """The id as the warehouse holds it: where loads pseudonymise (INTERACTIONS_PSEUDONYMISE_KEY), the
-    pseudonym, computed from the same key."""
+    pseudonym, computed with the same key."""
     if not user_id:
         raise ValueError("a user id is required")
-    pseudonymiser = pseudonymiser_from_env()
     return pseudonymiser.pseudonym(user_id) if pseudonymiser is not None else user_id
 
 
-def forget_user(con: duckdb.DuckDBPyConnection, user_id: str, marts: MartsSettings | None = None) -> Erasure:
-    """Erase `user_id` as the API sends it from the warehouse's tables."""
-    user_id = stored_user_id(user_id)
+def forget_user(
+    con: duckdb.DuckDBPyConnection,
+    user_id: str,
+    marts: MartsSettings | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
+) -> Erasure:
+    """Erase `user_id` as the API sends it from the warehouse's tables (`pseudonymiser`: the loads' key)."""
+    user_id = stored_user_id(user_id, pseudonymiser)
     warehouse.ensure_raw_tables(con)
     with warehouse.transaction(con):
         warehouse.run(con, "raw/log_user_event_dates", user_id=user_id, run_id="forget-user",
@@ -130,15 +134,16 @@ def erase_everywhere(
     reports_dir: Path | None = None,
     also_search: Sequence[Path] = (),
     lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> ErasureEverywhere:
     """Erase the user from the warehouse and compact it, publish the analysts' copy again (where there is one),
     rewrite the reports of `reports_dir` that counted the user, and name any file under `also_search` (the
     reports' folder, Dagster's home) that still holds the id."""
-    stored = stored_user_id(user_id)
+    stored = stored_user_id(user_id, pseudonymiser)
     published_held = user_interactions_in(published_path, stored)
     con = warehouse.connect(path, lock_timeout_seconds=lock_timeout_seconds)
     try:
-        done = forget_user(con, user_id)
+        done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
     finally:
         con.close()
     compact(path)

@@ -1,18 +1,11 @@
-"""The project's persistent Dagster instance: `$DAGSTER_HOME`, else `./.dagster_home`, holding the run history
-that `dagster dev` shows, and the dagster.yaml that queues runs on the warehouse (pipelines/dagster.yaml)."""
+"""The project's persistent Dagster instance (DAGSTER_HOME, else `./.dagster_home`: settings.dagster_home),
+holding the run history that `dagster dev` shows, and the dagster.yaml that queues runs on the warehouse (pipelines/dagster.yaml)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib import resources
 from pathlib import Path
-
-DEFAULT_DAGSTER_HOME = ".dagster_home"
-
-
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 
 
 def ensure_dagster_home(home: Path) -> Path:
@@ -37,4 +30,4 @@ def ensure_dagster_home(home: Path) -> Path:
 
 
 if __name__ == "__main__":  # dev.py: `python -m interactions_etl.instance HOME`, before `dagster dev` starts
-    print(ensure_dagster_home(Path(sys.argv[1]) if len(sys.argv) > 1 else dagster_home()))
+    print(ensure_dagster_home(Path(sys.argv[1]).resolve()))

@@ -12,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 
-PSEUDONYMISE_KEY_VARIABLE = "INTERACTIONS_PSEUDONYMISE_KEY"
 # A JSON string value of a "user_id" key, escapes included.
 _USER_ID_VALUE = re.compile(rb'("user_id"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
@@ -40,8 +38,3 @@ class Pseudonymiser:
             return match.group(1) + b'"' + self.pseudonym(user_id).encode() + b'"'
 
         return _USER_ID_VALUE.sub(replace, line)
-
-
-def pseudonymiser_from_env() -> Pseudonymiser | None:
-    key = os.environ.get(PSEUDONYMISE_KEY_VARIABLE)
-    return Pseudonymiser(key) if key else None

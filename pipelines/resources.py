@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from interactions_etl import warehouse
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
+from interactions_etl.privacy import Pseudonymiser
 
 
 class MixpeekResource(ConfigurableResource):
@@ -44,9 +45,19 @@ class MixpeekResource(ConfigurableResource):
 
 
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB file analysts query."""
+    """The DuckDB file the loads write, the copy analysts open, and what the warehouse may keep."""
 
     path: str = "warehouse.duckdb"
+    published_path: str | None = Field(
+        default=None, description="The analysts' copy (unset: <name>.published.duckdb beside `path`)."
+    )
+    retention_days: int | None = Field(
+        default=None, description="Days of raw and staging rows kept (unset: everything)."
+    )
+    pseudonymise_key: str | None = Field(
+        default=None,
+        description="Key of the user-id pseudonyms (EnvVar('INTERACTIONS_PSEUDONYMISE_KEY')); unset: ids as sent.",
+    )
     memory_limit: str = Field(
         default="512MB", description="DuckDB memory limit of a load (it spills beyond)."
     )
@@ -62,3 +73,18 @@ class WarehouseResource(ConfigurableResource):
             memory_limit=self.memory_limit,
             lock_timeout_seconds=self.lock_timeout_seconds,
         )
+
+    def published(self) -> str:
+        return str(warehouse.published_path_for(self.path, self.published_path))
+
+    def pseudonymiser(self) -> Pseudonymiser | None:
+        return Pseudonymiser(self.pseudonymise_key) if self.pseudonymise_key else None
+
+
+class ReportsResource(ConfigurableResource):
+    """Where the position-bias report goes and how many dated reports stay there."""
+
+    folder: str = "reports"
+    keep: int = Field(
+        default=30, ge=1, description="Dated reports kept, newest first; older ones are deleted."
+    )

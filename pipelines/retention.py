@@ -9,7 +9,6 @@ but no longer changes the day's figures).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,24 +16,12 @@ import duckdb
 
 from interactions_etl import warehouse
 
-RETENTION_DAYS_VARIABLE = "INTERACTIONS_RETENTION_DAYS"
-
 
 @dataclass(frozen=True)
 class RetentionReport:
     cutoff: date
     raw_rows: int
     staging_rows: int
-
-
-def retention_days_from_env() -> int | None:
-    value = os.environ.get(RETENTION_DAYS_VARIABLE)
-    if not value:
-        return None
-    days = int(value)
-    if days < 1:
-        raise ValueError(f"{RETENTION_DAYS_VARIABLE} must be at least 1, got {value}")
-    return days
 
 
 def cutoff(con: duckdb.DuckDBPyConnection) -> date | None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dagster import (
@@ -14,12 +13,7 @@ from dagster import (
     schedule,
 )
 
-NIGHTLY_CRON = os.environ.get("INTERACTIONS_NIGHTLY_CRON") or "0 2 * * *"  # 02:00 UTC
 JobLike = Any  # dagster's asset-job type is not exported at the top level
-LOOKBACK_DAYS = int(os.environ.get("INTERACTIONS_LOOKBACK_DAYS") or 2)
-# By this UTC time yesterday must be loaded and everything downstream rebuilt (the freshness policy and the
-# newest-day check): four hours after the default 02:00 tick.
-FRESHNESS_DEADLINE = time.fromisoformat(os.environ.get("INTERACTIONS_FRESHNESS_DEADLINE_UTC") or "06:00")
 
 
 def nightly_partition_keys(scheduled_date: datetime, lookback_days: int) -> list[str]:
@@ -28,10 +22,12 @@ def nightly_partition_keys(scheduled_date: datetime, lookback_days: int) -> list
     return [(yesterday - timedelta(days=back)).isoformat() for back in range(lookback_days, -1, -1)]
 
 
-def build_nightly_schedule(job: JobLike, lookback_days: int = LOOKBACK_DAYS) -> ScheduleDefinition:
+def build_nightly_schedule(job: JobLike, cron: str, lookback_days: int) -> ScheduleDefinition:
+    """INTERACTIONS_NIGHTLY_CRON and INTERACTIONS_LOOKBACK_DAYS (interactions_etl.settings)."""
+
     @schedule(
         job=job,
-        cron_schedule=NIGHTLY_CRON,
+        cron_schedule=cron,
         execution_timezone="UTC",
         name="nightly_interactions",
         description=f"Loads yesterday and re-loads the {lookback_days} days before it (late events): one run per "

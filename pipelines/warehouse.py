@@ -21,10 +21,6 @@ SQL = resources.files("interactions_etl.sql")  # the sql/ folder, inside the ins
 DEFAULT_WAREHOUSE_PATH = "warehouse.duckdb"
 
 
-def warehouse_path_from_env() -> str:
-    return os.environ.get("WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH
-
-
 @cache
 def sql(name: str) -> str:
     """The text of `sql/<name>.sql`, e.g. sql("raw/create_interactions")."""
@@ -185,9 +181,11 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         run(con, name)
 
 
-def published_path_for(path: str | os.PathLike[str]) -> Path:
-    """Where analysts' copy of `path` goes: $PUBLISHED_WAREHOUSE_PATH, else `<name>.published.duckdb` beside it."""
-    configured = os.environ.get("PUBLISHED_WAREHOUSE_PATH")
+def published_path_for(
+    path: str | os.PathLike[str], configured: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where analysts' copy of `path` goes: `configured` (PUBLISHED_WAREHOUSE_PATH), else
+    `<name>.published.duckdb` beside it."""
     if configured:
         return Path(configured)
     source = Path(path)

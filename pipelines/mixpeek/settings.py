@@ -1,8 +1,7 @@
-"""Where the client points and with which key: the environment, never code or logs."""
+"""Where the client points and with which key (from interactions_etl.settings; never code or logs)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from urllib.parse import urlsplit
 
@@ -31,15 +30,3 @@ class MixpeekSettings(BaseModel):
                 stacklevel=2,
             )
         return value.rstrip("/")
-
-    @classmethod
-    def from_env(cls) -> MixpeekSettings:
-        missing = [name for name in ("MIXPEEK_API_KEY", "MIXPEEK_NAMESPACE") if not os.environ.get(name)]
-        if missing:
-            raise ValueError(f"set {' and '.join(missing)} (see .env.example)")
-        return cls(
-            base_url=os.environ.get("MIXPEEK_BASE_URL") or DEFAULT_BASE_URL,
-            api_key=SecretStr(os.environ["MIXPEEK_API_KEY"]),
-            namespace=os.environ["MIXPEEK_NAMESPACE"],
-            retriever_id=os.environ.get("MIXPEEK_RETRIEVER_ID") or None,
-        )

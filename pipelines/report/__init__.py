@@ -430,17 +430,6 @@ def summary_markdown(data: ReportData, path: Path) -> str:
     return "\n".join(lines)
 
 
-def parse_keep(text: str) -> int:
-    """The number of dated reports to keep, from configuration text: a whole number, at least 1."""
-    try:
-        keep = int(text.strip())
-    except ValueError:
-        keep = 0
-    if keep < 1:
-        raise ValueError(f"{text!r} is not a number of reports to keep: give a whole number, at least 1")
-    return keep
-
-
 def prune_reports(folder: Path, keep: int, *, written: Path | None = None) -> list[Path]:
     """Delete the dated reports (position_bias_<YYYY-MM-DD>.html) of `folder` beyond the `keep` newest by the
     date in their name, and return them; `written`, the report just written, is never deleted, even when it

@@ -9,9 +9,17 @@ from pathlib import Path
 import duckdb
 from dagster import AssetCheckSeverity, AssetKey, Definitions, build_schedule_context, materialize
 
-from interactions_etl.resources import MixpeekResource, WarehouseResource
+from interactions_etl.assets.raw import build_raw_interactions, daily_partitions
+from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
 from interactions_etl.schedules import nightly_partition_keys
+from interactions_etl.settings import Settings
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
+
+DEFAULTS = Settings.defaults()
+# The raw asset as the shipped settings build it (first partition 2025-01-01, deadline 06:00 UTC).
+raw_interactions = build_raw_interactions(
+    daily_partitions(DEFAULTS.interactions_start_date), DEFAULTS.interactions_freshness_deadline_utc
+)
 
 
 def resources_for(server, warehouse: Path) -> dict[str, object]:
@@ -21,14 +29,16 @@ def resources_for(server, warehouse: Path) -> dict[str, object]:
             base_url=server.base_url, api_key=API_KEY, namespace=NAMESPACE, requests_per_second=500
         ),
         "warehouse_db": WarehouseResource(path=str(warehouse)),
+        "reports": ReportsResource(folder=str(warehouse.parent / "reports")),
     }
 
 
 def test_definitions_load(monkeypatch) -> None:
     monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
     monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
-    from interactions_etl.definitions import defs
+    from interactions_etl.definitions import defs as load_defs
 
+    defs = load_defs()  # what Dagster does when the code location starts: the settings are read now
     Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
     assert repository.has_job("interactions_job")
@@ -42,8 +52,9 @@ def test_definitions_load(monkeypatch) -> None:
 def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
     monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
     monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
-    from interactions_etl.definitions import defs
+    from interactions_etl.definitions import defs as load_defs
 
+    defs = load_defs()
     tick = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
     assert nightly_partition_keys(tick, 2) == ["2026-10-31", "2026-11-01", "2026-11-02"]
     schedule = defs.get_schedule_def("nightly_interactions")
@@ -56,7 +67,7 @@ def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
 
 
 def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
-    from interactions_etl.assets.raw import CHECKS, NEWEST_DAY_CHECK, raw_interactions
+    from interactions_etl.assets.raw import CHECKS, NEWEST_DAY_CHECK
 
     fill(server, spread_over_day(2200))
     warehouse = tmp_path / "warehouse.duckdb"
@@ -161,7 +172,6 @@ def test_the_workspace_loads_before_any_configuration(tmp_path: Path) -> None:
 def test_staging_assets_follow_a_raw_load(server, tmp_path: Path) -> None:
     from dagster import AssetSelection
 
-    from interactions_etl.assets.raw import raw_interactions
     from interactions_etl.assets.staging import staging_tables
 
     fill(server, spread_over_day(500))
@@ -210,7 +220,6 @@ def test_marts_follow_staging_with_their_checks(server, tmp_path: Path) -> None:
     from dagster import AssetSelection
 
     from interactions_etl.assets.marts import mart_tables
-    from interactions_etl.assets.raw import raw_interactions
     from interactions_etl.assets.staging import staging_tables
 
     fill(server, spread_over_day(600))
@@ -309,7 +318,7 @@ def test_a_failed_audit_fails_the_run_and_stops_what_is_downstream(make_server, 
     )  # one bad record a page
     fill(server, spread_over_day(300))
     warehouse = tmp_path / "warehouse.duckdb"
-    job = build_definitions(resources_for(server, warehouse)).resolve_job_def("interactions_job")
+    job = build_definitions(DEFAULTS, resources_for(server, warehouse)).resolve_job_def("interactions_job")
     strict = {"ops": {"raw_interactions": {"config": {"max_rejected_share": 0.0}}}}
     result = job.execute_in_process(
         partition_key=DAY.isoformat(), run_config=strict, instance=DagsterInstance.ephemeral(),
@@ -334,16 +343,23 @@ def test_freshness_follows_the_nightly_deadline(monkeypatch) -> None:
     from dagster import AssetKey
 
     from interactions_etl.assets.policies import newest_expected_day
-    from interactions_etl.definitions import defs
+    from interactions_etl.definitions import build_definitions
 
     deadline = clock(6, 0)
     assert newest_expected_day(datetime(2026, 11, 3, 5, 59, tzinfo=UTC), deadline).isoformat() == "2026-11-01"
     assert newest_expected_day(datetime(2026, 11, 3, 6, 0, tzinfo=UTC), deadline).isoformat() == "2026-11-02"
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions(DEFAULTS).resolve_asset_graph()
     for key in ("raw_interactions", "published_warehouse"):
         policy = graph.get(AssetKey(key)).freshness_policy
         assert policy is not None and policy.deadline_cron == "0 6 * * *"
         assert policy.lower_bound_delta.total_seconds() == 24 * 3600
+    # The deadline is a setting: the policies follow it.
+    later = DEFAULTS.model_copy(update={"interactions_freshness_deadline_utc": clock(7, 30)})
+    graph = build_definitions(later).resolve_asset_graph()
+    assert {
+        graph.get(AssetKey(k)).freshness_policy.deadline_cron
+        for k in ("raw_interactions", "published_warehouse")
+    } == {"30 7 * * *"}
 
 
 def test_each_table_is_described_once_the_assets_show_the_catalogs_words(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -351,8 +367,10 @@ def test_each_table_is_described_once_the_assets_show_the_catalogs_words(tmp_pat
     from dagster import AssetKey
 
     from interactions_etl import warehouse
-    from interactions_etl.definitions import defs
+    from interactions_etl.definitions import build_definitions
     from interactions_etl.marts import ensure_mart_tables
+
+    defs = build_definitions(DEFAULTS)
 
     con = warehouse.connect(tmp_path / "w.duckdb")
     ensure_mart_tables(con)

@@ -11,7 +11,7 @@ from interactions_etl import warehouse
 from interactions_etl.emulator.faults import FaultConfig
 from interactions_etl.erasure import forget_user
 from interactions_etl.landing import load_day
-from interactions_etl.privacy import PSEUDONYMISE_KEY_VARIABLE, Pseudonymiser
+from interactions_etl.privacy import Pseudonymiser
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 
 KEY = "pseudonym-key-for-tests-0b9d"
@@ -48,9 +48,7 @@ def load(make_server, path: Path, pseudonymiser: Pseudonymiser | None) -> None: 
     con.close()
 
 
-def test_loads_land_pseudonyms_only_and_forget_user_still_finds_them(
-    make_server, tmp_path: Path, monkeypatch
-) -> None:
+def test_loads_land_pseudonyms_only_and_forget_user_still_finds_them(make_server, tmp_path: Path) -> None:
     ids = [f"user_{k}".encode() for k in range(7)]
     plain = tmp_path / "plain.duckdb"
     load(make_server, plain, None)
@@ -67,9 +65,8 @@ def test_loads_land_pseudonyms_only_and_forget_user_still_finds_them(
     assert not any(i in hidden.read_bytes() for i in ids)
     assert KEY.encode() not in hidden.read_bytes()
 
-    monkeypatch.setenv(PSEUDONYMISE_KEY_VARIABLE, KEY)
     con = warehouse.connect(hidden)
-    erased = forget_user(con, "user_3")  # the id as the API knows it
+    erased = forget_user(con, "user_3", pseudonymiser=Pseudonymiser(KEY))  # the id as the API knows it
     left = con.execute(
         "SELECT count(*) FROM raw.interactions WHERE user_id = ?", [p.pseudonym("user_3")]
     ).fetchall()

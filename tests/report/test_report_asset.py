@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from dagster import materialize
 
-from interactions_etl.assets.report import ReportConfig, position_bias_report
-from interactions_etl.resources import WarehouseResource
+from interactions_etl.assets.report import position_bias_report
+from interactions_etl.resources import ReportsResource, WarehouseResource
 
 
-def test_the_asset_keeps_the_configured_number_of_reports(
-    hand_built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_asset_keeps_the_configured_number_of_reports(hand_built: Path, tmp_path: Path) -> None:
     folder = tmp_path / "reports"
     folder.mkdir()
     for day in ("2026-09-01", "2026-09-02", "2026-09-03"):
         (folder / f"position_bias_{day}.html").write_text(day)
-    monkeypatch.setenv("INTERACTIONS_REPORTS_KEEP", "2")
+    resources = {
+        "warehouse_db": WarehouseResource(path=str(hand_built)),
+        # INTERACTIONS_REPORTS_KEEP=2, as the definitions pass it on; the folder is the run's override.
+        "reports": ReportsResource(folder=str(tmp_path / "elsewhere"), keep=2),
+    }
     result = materialize(
         [position_bias_report],
-        resources={"warehouse_db": WarehouseResource(path=str(hand_built))},
+        resources=resources,
         run_config={"ops": {"position_bias_report": {"config": {"reports_dir": str(folder)}}}},
     )
     assert result.success
@@ -31,10 +32,14 @@ def test_the_asset_keeps_the_configured_number_of_reports(
     assert sorted(p.name for p in folder.iterdir()) == [
         "latest.html", "position_bias_2026-09-03.html", "position_bias_2026-10-05.html"
     ]  # fmt: skip
-    # The asset's own config wins over the environment; a bad variable fails in words when it is read.
-    assert ReportConfig(reports_keep=5).keep() == 5
-    monkeypatch.setenv("INTERACTIONS_REPORTS_KEEP", "0")
-    with pytest.raises(ValueError, match="INTERACTIONS_REPORTS_KEEP: '0' is not a number of reports to keep"):
-        ReportConfig().keep()
-    monkeypatch.delenv("INTERACTIONS_REPORTS_KEEP")
-    assert ReportConfig().keep() == 30
+    assert not (tmp_path / "elsewhere").exists()
+    # The run's own count wins over the resource's.
+    result = materialize(
+        [position_bias_report],
+        resources=resources,
+        run_config={
+            "ops": {"position_bias_report": {"config": {"reports_dir": str(folder), "reports_keep": 1}}}
+        },
+    )
+    assert result.success
+    assert sorted(p.name for p in folder.iterdir()) == ["latest.html", "position_bias_2026-10-05.html"]

@@ -70,4 +70,7 @@ def test_the_number_of_reports_kept_comes_from_the_option_else_the_environment(
     ]
     bad = interactions_report(tmp_path, *window, INTERACTIONS_REPORTS_KEEP="all")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip() == "error: INTERACTIONS_REPORTS_KEEP is 'all': give a whole number, at least 1"
+    assert (
+        bad.stderr.strip()
+        == "error: INTERACTIONS_REPORTS_KEEP is 'all': Input should be a valid integer, unable to parse string as an integer"
+    )

@@ -20,7 +20,6 @@ from interactions_etl.report import (
     coverage_warning,
     no_data_sentence,
     not_compared_card,
-    parse_keep,
     period_label,
     plotly_bundle,
     prune_reports,
@@ -256,13 +255,6 @@ def test_pruning_keeps_the_newest_dated_reports_and_nothing_else_is_touched(tmp_
     assert [p.name for p in prune_reports(tmp_path, 30, written=written)] == [old.name]
     with pytest.raises(ValueError, match="at least 1"):
         prune_reports(tmp_path, 0)
-
-
-def test_the_number_to_keep_is_a_whole_number_of_at_least_one() -> None:
-    assert parse_keep("30") == 30 and parse_keep(" 7 ") == 7
-    for bad in ("0", "-3", "ten", "2.5", ""):
-        with pytest.raises(ValueError, match="whole number, at least 1"):
-            parse_keep(bad)
 
 
 def test_write_report_prunes_to_keep(hand_built: Path, tmp_path: Path) -> None:
