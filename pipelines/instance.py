@@ -30,4 +30,6 @@ def ensure_dagster_home(home: Path) -> Path:
 
 
 if __name__ == "__main__":  # dev.py: `python -m interactions_etl.instance HOME`, before `dagster dev` starts
-    print(ensure_dagster_home(Path(sys.argv[1]).resolve()))
+    from interactions_etl.settings import load_settings
+
+    print(ensure_dagster_home(Path(sys.argv[1] if len(sys.argv) > 1 else load_settings().dagster_home).resolve()))
