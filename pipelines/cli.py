@@ -6,7 +6,6 @@ import re
 import sys
 import traceback
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -58,10 +57,9 @@ def _die(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-@cache
 def _settings() -> Settings:
-    """The environment's settings, read once per command (interactions_etl.settings); a variable that does not
-    parse is one line naming it."""
+    """The environment's settings (interactions_etl.settings), read once by each command and passed down; a
+    variable that does not parse is one line naming it."""
     from interactions_etl.settings import SettingsError, load_settings
 
     try:

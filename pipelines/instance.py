@@ -32,4 +32,8 @@ def ensure_dagster_home(home: Path) -> Path:
 if __name__ == "__main__":  # dev.py: `python -m interactions_etl.instance HOME`, before `dagster dev` starts
     from interactions_etl.settings import load_settings
 
-    print(ensure_dagster_home(Path(sys.argv[1] if len(sys.argv) > 1 else load_settings().dagster_home).resolve()))
+    print(
+        ensure_dagster_home(
+            Path(sys.argv[1] if len(sys.argv) > 1 else load_settings().dagster_home).resolve()
+        )
+    )

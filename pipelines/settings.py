@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     )
     mixpeek_api_key: SecretStr | None = Field(
         None,
-        description="Bearer key (required to load). Dagster reads it as EnvVar('MIXPEEK_API_KEY'): it is never "
-        "logged or stored.",
+        description="Bearer key (required to load); never logged or stored (Dagster's code location refers to it "
+        "as EnvVar('MIXPEEK_API_KEY'), the CLI hands it over outside Dagster's stored configuration).",
     )
     mixpeek_namespace: str | None = Field(
         None, description="Namespace id or name, sent as X-Namespace (required to load)."

@@ -48,7 +48,9 @@ def test_the_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path: Pat
     names = zipfile.ZipFile(wheel).namelist()
     # One import package, nothing generic at the top level, and every data file the code reads.
     assert {n.split("/")[0] for n in names} == {"interactions_etl", "interactions_etl-0.1.0.dist-info"}
-    shipped = {n.removeprefix("interactions_etl/sql/") for n in names if n.startswith("interactions_etl/sql/")}
+    shipped = {
+        n.removeprefix("interactions_etl/sql/") for n in names if n.startswith("interactions_etl/sql/")
+    }
     expected = {p.relative_to(ROOT / "sql").as_posix() for p in (ROOT / "sql").rglob("*.sql")}
     assert expected and expected <= shipped
     for data in ("dagster.yaml", "report/template.html.j2", "report/vendor/plotly-basic.min.js"):
