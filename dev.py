@@ -149,7 +149,15 @@ def main(argv: list[str]) -> int:
     if task == "test":
         lint = main(["lint"])
         ensure_chromium()
-        tests = run(str(BIN / "python"), "-m", "pytest", *rest)
+        # Four workers (pytest-xdist), unless the command line chooses: most tests wait on servers, Dagster's
+        # processes or a browser, so four keep two cores busier than two do. A file's tests share a worker, so a
+        # fixture a file builds (the generated warehouse, the browser) is built once (loadgroup's xdist_group
+        # marks do nothing under pytest 9.2 with xdist 3.8: the group never reaches the node id).
+        chosen = any(
+            a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in rest
+        )
+        workers = [] if chosen else ["-n", "4", "--dist", "loadfile"]
+        tests = run(str(BIN / "python"), "-m", "pytest", *workers, *rest)
         return tests or lint
     if task == "bench":
         if "--smoke" not in rest:  # the smoke run (CI) leaves the peers out: minutes, not an install

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 
+@pytest.mark.slow
 def test_the_default_demo_builds_a_checked_warehouse(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     completed = subprocess.run(

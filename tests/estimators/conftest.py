@@ -1,6 +1,12 @@
-"""One generated traffic sample with known truth (about 200k searches), shared by the estimator tests (counts
-taken straight from the records) and the marts' end-to-end tests (the same records landed in a warehouse).
-Generating it takes about a minute, so it is generated once per session."""
+"""Two kinds of data with known truth for the estimator tests.
+
+- Counts only (`varied_cells`, `deterministic_cells`): cells per (device, query, document, position) simulated
+  from the generator's click model with numpy (tests/estimators/simulation.py), for the estimators' statistical
+  tests: a million searches in a few seconds.
+- The generator's records landed in a warehouse, staged and with the marts built (`varied`, `deterministic`),
+  for the one slow end-to-end path, tests/estimators/test_marts_against_ground_truth.py; the counts of the same
+  records are taken as they stream past, so the marts can be checked against them exactly.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,29 @@ from interactions_etl.estimators.position_bias import Cells, CurveSettings
 from interactions_etl.landing import land_records
 from interactions_etl.marts import MartsSettings, refresh_marts
 from interactions_etl.staging import refresh_staging
+from tests.estimators.simulation import DEVICES, SimulatedCells, simulate_cells
 
-DEVICES = ("mobile", "desktop", "tablet")
 # The shipped settings, but 30 bootstrap replicates instead of 100: the intervals are not under test here.
 MARTS_SETTINGS = MartsSettings(curve=CurveSettings(bootstrap_replicates=30))
+
+
+# -- counts only -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def varied_cells() -> SimulatedCells:
+    """A million searches of the generator's default world and retrievers (rankers with noise and A/B arms:
+    documents move between positions), 100k of them on tablets; about 4 s."""
+    return simulate_cells(TrafficConfig(seed=5), searches=1_000_000)
+
+
+@pytest.fixture(scope="session")
+def deterministic_cells() -> SimulatedCells:
+    """One noiseless ranker: every (query, document) at one position, so nothing identifies the curve."""
+    return simulate_cells(TrafficConfig.deterministic(seed=2), searches=20_000)
+
+
+# -- records through the warehouse -----------------------------------------------------------------------------
 
 
 class SlotCounts:
@@ -55,7 +80,7 @@ class SlotCounts:
 @dataclass(frozen=True)
 class KnownTraffic:
     truth: dict[str, Any]
-    cells_by_device: dict[str, Cells]
+    cells_by_device: dict[str, Cells]  # counted from the records, before they were landed
     warehouse_path: Path  # the same records, landed, staged and with the marts built
 
 
@@ -72,11 +97,21 @@ def known_traffic(config: TrafficConfig, path: Path) -> KnownTraffic:
     return KnownTraffic(traffic.ground_truth(), {d: counts.cells(d) for d in DEVICES}, path)
 
 
+# 1.6M records, about 97k searches, a third on each device; test_marts_against_ground_truth.py says why this
+# size and what it can show. Generating, landing, staging and the marts: about 110 s on two idle cores.
+VARIED_CONFIG = TrafficConfig(
+    seed=5,
+    start=date(2026, 9, 1),
+    days=2,
+    per_day=800_000,
+    device_shares={"mobile": 1 / 3, "desktop": 1 / 3, "tablet": 1 / 3},
+)
+
+
 @pytest.fixture(scope="session")
 def varied(tmp_path_factory: pytest.TempPathFactory) -> KnownTraffic:
     """Rankers with noise and A/B arms: documents move between positions."""
-    config = TrafficConfig(seed=5, start=date(2026, 9, 1), days=4, per_day=800_000)
-    return known_traffic(config, tmp_path_factory.mktemp("varied") / "w.duckdb")
+    return known_traffic(VARIED_CONFIG, tmp_path_factory.mktemp("varied") / "w.duckdb")
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,7 @@ def test_the_search_sees_into_dagsters_compressed_snapshots(tmp_path: Path) -> N
     assert files_containing(tmp_path, KEY.encode()) == [tmp_path / "runs.db"]
 
 
+@pytest.mark.slow
 def test_the_key_appears_nowhere_after_a_run(server, tmp_path: Path) -> None:
     for i in range(2):
         fill(server, spread_over_day(400, DAY + timedelta(days=i), start_index=10_000 * i))

@@ -21,6 +21,8 @@ from interactions_etl.report import WrittenReport, write_report
 from interactions_etl.report.data import Period
 from tests.conftest import build_warehouse
 
+pytestmark = pytest.mark.slow  # a browser and a report per module: ~30 s of set-up
+
 SECTIONS = ("headline", "attention", "position-effect", "click-share", "opportunities", "queries", "segments",
             "data-quality")  # fmt: skip
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
