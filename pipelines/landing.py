@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -90,19 +90,8 @@ class LoadReport:
         return self.total_checked and not self.window_open and self.received != self.server_total
 
     @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    @property
     def rejected_share(self) -> float:
         return self.rejected / self.fetched if self.fetched else 0.0
-
-    def as_metadata(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["partition_date"] = self.partition_date.isoformat()
-        data["rows_per_second"] = round(self.rows_per_second, 1)
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
 
 def day_window(day: date) -> Window:
