@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL
+from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_WAREHOUSE_PATH
 
 
 class SettingsError(ValueError):
@@ -54,14 +55,14 @@ class Settings(BaseSettings):
         "MIXPEEK_API_KEY).",
     )
     # The warehouse.
-    warehouse_path: Path = Field(Path("warehouse.duckdb"), description="The DuckDB file the loads write.")
+    warehouse_path: Path = Field(Path(DEFAULT_WAREHOUSE_PATH), description="The DuckDB file the loads write.")
     published_warehouse_path: Path | None = Field(
         None,
         description="The analysts' read-only copy, replaced after each build (unset: NAME.published.duckdb "
         "beside the warehouse NAME.duckdb).",
     )
     warehouse_lock_timeout_seconds: float = Field(
-        600.0,
+        DEFAULT_LOCK_TIMEOUT_SECONDS,
         ge=0,
         description="How long a run waits for another process holding the file before it fails, naming it.",
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from interactions_etl.emulator.app import Emulator, EmulatorConfig
 from interactions_etl.emulator.server import EmulatorServer
+
+if TYPE_CHECKING:
+    from interactions_etl.marts import MartsSettings
 
 StartEmulator = Callable[..., EmulatorServer]
 
@@ -37,18 +40,27 @@ def start_emulator() -> Iterator[StartEmulator]:
         server.stop()
 
 
-def build_warehouse(path: Path, records: Iterable[dict[str, Any]], run_id: str = "test") -> None:
-    """Land `records` (the generator's, or hand-made API records) and build staging and the marts with the
-    shipped settings, as a load followed by the downstream assets would."""
+def refresh_downstream(path: Path, marts: MartsSettings | None = None) -> None:
+    """Staging and the marts of the warehouse at `path`, as the downstream assets build them (`marts`: the
+    shipped settings unless given)."""
     from interactions_etl import warehouse
-    from interactions_etl.landing import land_records
     from interactions_etl.marts import refresh_marts
     from interactions_etl.staging import refresh_staging
 
-    land_records(path, records, run_id)
     con = warehouse.connect(path)
     try:
         refresh_staging(con)
-        refresh_marts(con)
+        refresh_marts(con, marts)
     finally:
         con.close()
+
+
+def build_warehouse(
+    path: Path, records: Iterable[dict[str, Any]], run_id: str = "test", marts: MartsSettings | None = None
+) -> None:
+    """Land `records` (the generator's, or hand-made API records) and build staging and the marts, as a load
+    followed by the downstream assets would."""
+    from interactions_etl.landing import land_records
+
+    land_records(path, records, run_id)
+    refresh_downstream(path, marts)

@@ -19,12 +19,10 @@ from typing import Any
 
 import pytest
 
-from interactions_etl import warehouse
 from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.estimators.position_bias import Cells, CurveSettings
-from interactions_etl.landing import land_records
-from interactions_etl.marts import MartsSettings, refresh_marts
-from interactions_etl.staging import refresh_staging
+from interactions_etl.marts import MartsSettings
+from tests.conftest import build_warehouse
 from tests.estimators.simulation import DEVICES, SimulatedCells, simulate_cells
 
 # The shipped settings, but 30 bootstrap replicates instead of 100: the intervals are not under test here.
@@ -87,13 +85,7 @@ class KnownTraffic:
 def known_traffic(config: TrafficConfig, path: Path) -> KnownTraffic:
     traffic = generate_traffic(config)
     counts = SlotCounts({s.retriever_id for s in config.retrievers if not s.tracks_impressions})
-    land_records(path, counts.observe(traffic.records()), "ground-truth")
-    con = warehouse.connect(path)
-    try:
-        refresh_staging(con)
-        refresh_marts(con, MARTS_SETTINGS)
-    finally:
-        con.close()
+    build_warehouse(path, counts.observe(traffic.records()), "ground-truth", MARTS_SETTINGS)
     return KnownTraffic(traffic.ground_truth(), {d: counts.cells(d) for d in DEVICES}, path)
 
 

@@ -16,8 +16,7 @@ import pytest
 
 from interactions_etl import warehouse
 from interactions_etl.landing import load_day
-from interactions_etl.marts import refresh_marts
-from interactions_etl.staging import refresh_staging
+from tests.conftest import refresh_downstream
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 
 # An analyst's session: open read-only, count, then keep counting until told to stop, printing what it sees.
@@ -35,12 +34,7 @@ ANALYST = textwrap.dedent(
 def build(server, path: Path, day) -> None:  # type: ignore[no-untyped-def]
     with make_client(server) as client:
         load_day(client, str(path), day, f"run-{day}")
-    con = warehouse.connect(path)
-    try:
-        refresh_staging(con)
-        refresh_marts(con)
-    finally:
-        con.close()
+    refresh_downstream(path)
 
 
 def start_analyst(path: Path) -> subprocess.Popen[str]:
