@@ -72,23 +72,34 @@ def ensure_environment() -> None:
     STAMP.write_text(wanted)
 
 
+def _install_debian_package(package: str, why: str) -> None:
+    apt = shutil.which("apt-get")
+    if not apt or os.geteuid() != 0:
+        print(f"{package} is missing and cannot be installed here (needs apt-get as root): {why}", flush=True)
+        return
+    print(f"installing {package} (Debian package) for {why.split(':')[0]} ...", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    if subprocess.run([apt, "install", "-y", "-q", package], **quiet).returncode != 0:
+        subprocess.run([apt, "update", "-q"], **quiet)
+        subprocess.run([apt, "install", "-y", "-q", package], **quiet)
+
+
 def ensure_chromium() -> None:
     """The report's browser test needs Debian's chromium package; install it where missing and we may."""
     if shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("CHROMIUM"):
         return
-    apt = shutil.which("apt-get")
-    if not apt or os.geteuid() != 0:
-        print(
-            "chromium is missing and cannot be installed here (needs apt-get as root): the report's browser "
-            "test will fail; install Debian's chromium package or set CHROMIUM=/path/to/chromium",
-            flush=True,
-        )
+    _install_debian_package(
+        "chromium",
+        "the report's browser test: it will fail; install Debian's chromium package or set CHROMIUM=/path/to/chromium",
+    )
+
+
+def ensure_postgresql() -> None:
+    """The lake tests run a PostgreSQL server for the lake's catalog (tests/services.py starts and stops it);
+    install Debian's package where missing and we may. Without it they skip, saying why."""
+    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         return
-    print("installing chromium (Debian package) for the report's browser test ...", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
-    if subprocess.run([apt, "install", "-y", "-q", "chromium"], **quiet).returncode != 0:
-        subprocess.run([apt, "update", "-q"], **quiet)
-        subprocess.run([apt, "install", "-y", "-q", "chromium"], **quiet)
+    _install_debian_package("postgresql", "the lake tests: they will be skipped")
 
 
 def ensure_benchmark_peers() -> None:
@@ -147,6 +158,7 @@ def main(argv: list[str]) -> int:
     if task == "test":
         lint = main(["lint"])
         ensure_chromium()
+        ensure_postgresql()
         # Four workers (pytest-xdist), unless the command line chooses: most tests wait on servers, Dagster's
         # processes or a browser, so four keep two cores busier than two do. A file's tests share a worker, so a
         # fixture a file builds (the generated warehouse, the browser) is built once (loadgroup's xdist_group

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
+from interactions_etl.lake import Lake, publish_snapshot
 from interactions_etl.resources import WarehouseResource
 
 
@@ -25,6 +26,15 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
     def published_warehouse(
         context: AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> MaterializeResult:
+        location = warehouse_db.location()
+        if isinstance(location, Lake):  # nothing to copy: readers attach at the build's snapshot
+            con = warehouse_db.connect()
+            try:
+                snapshot = publish_snapshot(con, context.run.run_id)
+            finally:
+                con.close()
+            context.log.info(f"published snapshot {snapshot} of {warehouse_db.name()}")
+            return MaterializeResult(metadata={"snapshot": snapshot})
         target = warehouse.publish(
             warehouse_db.path,
             warehouse_db.published(),

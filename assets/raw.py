@@ -95,7 +95,7 @@ def build_raw_interactions(
                 try:
                     report = load_day(
                         client,
-                        warehouse_db.path,
+                        warehouse_db.location(),
                         day,
                         context.run.run_id,
                         page_size=mixpeek.page_size,

@@ -1,8 +1,6 @@
 """The position-bias report product managers read: an HTML file written after the marts refresh."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
-import os
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -72,7 +70,7 @@ def position_bias_report(
             con,
             Period(*window),
             folder,
-            warehouse_name=os.path.basename(warehouse_db.path),
+            warehouse_name=warehouse_db.name(),
             keep=keep,
         )
     finally:

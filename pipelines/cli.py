@@ -295,7 +295,7 @@ def run_loads(days: list[date], settings: Settings) -> None:
     from interactions_etl.instance import ensure_dagster_home
 
     warehouse_file = settings.warehouse_path
-    first_load = not warehouse_file.exists()
+    first_load = settings.warehouse_backend == "file" and not warehouse_file.exists()
     job = build_definitions(settings, process_resources(settings)).resolve_job_def("interactions_job")
     # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
     tags = {
@@ -383,7 +383,8 @@ def load(
     except ValueError as exc:
         _die(str(exc))
     _check_loadable(days, settings)
-    _check_writable_folder(settings.warehouse_path)
+    if settings.warehouse_backend == "file":
+        _check_writable_folder(settings.warehouse_path)
     run_loads(days, settings)
 
 

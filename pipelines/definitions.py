@@ -34,7 +34,9 @@ JOB_DESCRIPTION = (
 )
 
 
-def _resources(settings: Settings, api_key: Any, pseudonymise_key: Any) -> dict[str, Any]:
+def _resources(
+    settings: Settings, api_key: Any, pseudonymise_key: Any, lake_password: Any = None, s3_secret: Any = None
+) -> dict[str, Any]:
     return {
         "mixpeek": MixpeekResource(
             base_url=settings.mixpeek_base_url,
@@ -52,6 +54,16 @@ def _resources(settings: Settings, api_key: Any, pseudonymise_key: Any) -> dict[
             lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
             retention_days=settings.interactions_retention_days,
             pseudonymise_key=pseudonymise_key,
+            backend=settings.warehouse_backend,
+            lake_catalog=settings.ducklake_catalog,
+            lake_catalog_password=lake_password,
+            lake_data_path=settings.ducklake_data_path,
+            lake_s3_key_id=settings.ducklake_s3_key_id,
+            lake_s3_secret=s3_secret,
+            lake_s3_endpoint=settings.ducklake_s3_endpoint,
+            lake_s3_region=settings.ducklake_s3_region,
+            lake_s3_use_ssl=settings.ducklake_s3_use_ssl,
+            lake_s3_url_style=settings.ducklake_s3_url_style,
         ),
         "reports": ReportsResource(folder=str(settings.reports_dir), keep=settings.interactions_reports_keep),
     }
@@ -64,6 +76,8 @@ def dagster_resources(settings: Settings) -> dict[str, Any]:
         settings,
         settings.dagster_secret("mixpeek_api_key", required=True),
         settings.dagster_secret("interactions_pseudonymise_key"),
+        settings.dagster_secret("ducklake_catalog_password"),
+        settings.dagster_secret("ducklake_s3_secret"),
     )
 
 
@@ -71,8 +85,17 @@ def process_resources(settings: Settings) -> dict[str, Any]:
     """Resources for a run in this process (the CLI, tests): values handed to Dagster as they are, outside its
     configuration system, so no secret enters the run's stored snapshot and nothing is read from the environment."""
     key = settings.mixpeek_api_key.get_secret_value() if settings.mixpeek_api_key else ""
-    pseudonymise_key = settings.interactions_pseudonymise_key
-    built = _resources(settings, key, pseudonymise_key.get_secret_value() if pseudonymise_key else None)
+
+    def plain(secret: Any) -> str | None:
+        return secret.get_secret_value() if secret else None
+
+    built = _resources(
+        settings,
+        key,
+        plain(settings.interactions_pseudonymise_key),
+        plain(settings.ducklake_catalog_password),
+        plain(settings.ducklake_s3_secret),
+    )
     return {name: ResourceDefinition.hardcoded_resource(resource) for name, resource in built.items()}
 
 

@@ -73,8 +73,8 @@ def compact(path: str | os.PathLike[str]) -> None:
     writer.close()
     con = duckdb.connect()
     try:
-        con.execute("ATTACH ? AS old (READ_ONLY)", [str(source)])
-        con.execute("ATTACH ? AS fresh", [str(fresh)])
+        warehouse.attach(con, source, "old", read_only=True)
+        warehouse.attach(con, fresh, "fresh", read_only=False)
         con.execute("COPY FROM DATABASE old TO fresh")
         con.execute("DETACH fresh")
         con.execute("DETACH old")

@@ -27,7 +27,9 @@ import msgspec
 import orjson
 import pandas as pd
 
+from interactions_etl import lake as lakes
 from interactions_etl import warehouse
+from interactions_etl.lake import Lake
 from interactions_etl.mixpeek.client import MixpeekClient
 from interactions_etl.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from interactions_etl.mixpeek.paging import Window, WindowFetcher, WindowReport
@@ -83,6 +85,7 @@ class LoadReport:
     unstable_reads: int = 0  # offset reads that repeated records (ties in an unstable order), then resolved
     rereads: int = 0  # re-reads of a millisecond holding more records than a page
     unsorted_pages: int = 0  # offset pages not in the ascending order asked for
+    commit_conflicts: int = 0  # lake commits that lost to another writer and were retried
 
     @property
     def count_disagrees(self) -> bool:
@@ -212,7 +215,7 @@ class _LoadOptions:
 
 def load_day(
     client: MixpeekClient,
-    warehouse_path: str,
+    location: warehouse.Location,
     day: date,
     run_id: str,
     *,
@@ -224,6 +227,7 @@ def load_day(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
 ) -> LoadReport:
+    """Land `day` into the warehouse at `location` (a DuckDB file or a Lake)."""
     started = time.perf_counter()
     stats_before = (client.stats.requests, client.stats.retries, client.stats.throttled)
     options = _LoadOptions(
@@ -235,14 +239,17 @@ def load_day(
         max_record_bytes,
         lock_timeout_seconds,
     )
+    # A lake always stages the day locally first: its transaction then lasts the commit, not the fetch, and a
+    # commit that loses to another writer is retried from the staged day (pipelines/lake.py).
+    on_lake = isinstance(location, Lake)
     try:
-        report = _load_once(client, warehouse_path, day, run_id, options, staged=False)
+        report = _load_once(client, location, day, run_id, options, staged=on_lake)
     except _UntypableBatch:
         # A record DuckDB cannot type (a value past a column's range, invalid UTF-8, a duplicate key): its
         # batch failed inside the day's transaction, which then rolled back. The day is loaded again through a
         # staging file, where each batch commits on its own and a failing one is split until the records it
         # refuses are found and quarantined. Rare, so the usual load pays nothing for it.
-        report = _load_once(client, warehouse_path, day, run_id, options, staged=True)
+        report = _load_once(client, location, day, run_id, options, staged=True)
     report.requests = client.stats.requests - stats_before[0]
     report.retries = client.stats.retries - stats_before[1]
     report.throttled = client.stats.throttled - stats_before[2]
@@ -251,7 +258,13 @@ def load_day(
 
 
 def _load_once(
-    client: MixpeekClient, warehouse_path: str, day: date, run_id: str, options: _LoadOptions, *, staged: bool
+    client: MixpeekClient,
+    location: warehouse.Location,
+    day: date,
+    run_id: str,
+    options: _LoadOptions,
+    *,
+    staged: bool,
 ) -> LoadReport:
     started_at = datetime.now(UTC)
     report = LoadReport(partition_date=day)
@@ -263,11 +276,11 @@ def _load_once(
         scratch = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="interactions-load-"))
         staged_path = Path(scratch) / "staged.duckdb"
 
-        def open_warehouse() -> duckdb.DuckDBPyConnection:
-            con = cleanup.enter_context(
+        def open_warehouse(stack: contextlib.ExitStack) -> duckdb.DuckDBPyConnection:
+            con = stack.enter_context(
                 contextlib.closing(
                     warehouse.connect(
-                        warehouse_path,
+                        location,
                         memory_limit=options.memory_limit,
                         lock_timeout_seconds=options.lock_timeout_seconds,
                     )
@@ -282,7 +295,7 @@ def _load_once(
             )
             warehouse.ensure_raw_tables(stage)
         else:  # straight into the warehouse, inside the day's transaction
-            target = con = open_warehouse()
+            target = con = open_warehouse(cleanup)
             cleanup.enter_context(warehouse.transaction(con))
             _replace_day(con, day, params)
         fetcher = WindowFetcher(client, page_size=options.page_size, sub_windows=options.sub_windows)
@@ -302,33 +315,56 @@ def _load_once(
         warehouse.run(target, "raw/dedupe_interactions_partition", partition_date=day)
         report.rows = warehouse.one(target, "raw/count_interactions_partition", partition_date=day)[0]
         report.duplicates = landed_before_dedupe - report.rows
-        if staged:
-            stage.close()  # the staged day is complete: the warehouse attaches the file
-            con = open_warehouse()
-            con.execute("ATTACH ? AS staged (READ_ONLY)", [str(staged_path)])
-            cleanup.enter_context(warehouse.transaction(con))
-            _replace_day(con, day, params)
-            warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
-            warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
-        # Audit, then publish: commit (leaving the block) only when every audit of the day, landed but
-        # uncommitted, passes; a failure rolls the day back.
         report.server_total, report.total_checked = fetch.server_total, not fetch.unknown_total
         report.outside_window = pending.outside_window
         report.window_open = window.end > started_at
-        audit_started = time.perf_counter()
         report.unstable_reads, report.rereads = fetch.unstable_reads, fetch.rereads
         report.unsorted_pages = fetch.unsorted_pages
-        failures = audit_day(con, day, report, options.max_rejected_share, fetch.leaves)
-        report.audit_seconds = time.perf_counter() - audit_started
-        if failures:
-            raise LoadAuditError(day, failures)
-        warehouse.run(con, "raw/log_changed_event_dates", **params)  # and the days the new rows belong to
+        if staged:
+            stage.close()  # the staged day is complete: the warehouse attaches the file
+
+            def publish() -> None:
+                """One short transaction: replace the day from the staged file, audit it, commit."""
+                with contextlib.ExitStack() as attempt:
+                    con = open_warehouse(attempt)
+                    warehouse.attach(con, staged_path, "staged", read_only=True)
+                    attempt.enter_context(warehouse.transaction(con))
+                    _replace_day(con, day, params)
+                    warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
+                    warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
+                    _audit_and_log(con, day, report, options, fetch, params)
+
+            conflicts = lakes.ConflictStats()
+            lakes.retry_conflicts(publish, stats=conflicts, max_seconds=options.lock_timeout_seconds)
+            report.commit_conflicts = conflicts.retries
+        else:
+            # Audit, then publish: commit (leaving the block) only when every audit of the day, landed but
+            # uncommitted, passes; a failure rolls the day back.
+            _audit_and_log(con, day, report, options, fetch, params)
     report.pages = fetch.pages
     report.splits = fetch.splits
     report.paging_mode = fetch.mode
     report.max_offset = fetch.max_offset
     report.unknown_types = dict(pending.unknown_types)
     return report
+
+
+def _audit_and_log(
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    report: LoadReport,
+    options: _LoadOptions,
+    fetch: WindowReport,
+    params: dict[str, Any],
+) -> None:
+    """Inside the day's transaction: the audits (raising LoadAuditError, which rolls the day back), then the
+    log of the event days the new rows belong to."""
+    audit_started = time.perf_counter()
+    failures = audit_day(con, day, report, options.max_rejected_share, fetch.leaves)
+    report.audit_seconds = time.perf_counter() - audit_started
+    if failures:
+        raise LoadAuditError(day, failures)
+    warehouse.run(con, "raw/log_changed_event_dates", **params)
 
 
 def _replace_day(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
@@ -489,7 +525,7 @@ def _clock(moment: datetime, day: date) -> str:
 
 
 def land_records(
-    warehouse_path: str | Path, records: Iterable[dict[str, Any]], run_id: str, *, memory_limit: str = "2GB"
+    location: warehouse.Location, records: Iterable[dict[str, Any]], run_id: str, *, memory_limit: str = "2GB"
 ) -> int:
     """Land records that did not come through the API (the generator's, for benchmarks and the acceptance
     tests) into raw.interactions, each in the partition of its recorded UTC day, through the same typed insert
@@ -498,7 +534,7 @@ def land_records(
     loaded_at = datetime.now(UTC)
     pending: dict[date, list[bytes]] = {}
     landed = 0
-    con = warehouse.connect(warehouse_path, memory_limit=memory_limit)
+    con = warehouse.connect(location, memory_limit=memory_limit)
     scratch = tempfile.TemporaryDirectory(prefix="interactions-land-")
     batch_path = Path(scratch.name) / "batch.ndjson"
 

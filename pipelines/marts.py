@@ -62,8 +62,7 @@ class MartsReport:
 
 def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_staging_tables(con)
-    for name in MARTS_DDL:
-        warehouse.run(con, name)
+    warehouse.ensure_tables(con, MARTS_DDL)
 
 
 def refresh_marts(

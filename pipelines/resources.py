@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field, SecretStr
 
 from interactions_etl import warehouse
+from interactions_etl.lake import Lake, S3Storage, catalog_database
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
 from interactions_etl.privacy import Pseudonymiser
@@ -45,9 +48,26 @@ class MixpeekResource(ConfigurableResource):
 
 
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB file the loads write, the copy analysts open, and what the warehouse may keep."""
+    """The warehouse the loads write (the DuckDB file, or a DuckLake), what analysts open, and what it keeps."""
 
     path: str = "warehouse.duckdb"
+    backend: str = Field(default="file", description="`file` (the DuckDB file `path`) or `ducklake`.")
+    lake_catalog: str | None = Field(
+        default=None, description="The lake's PostgreSQL catalog, libpq keywords without the password."
+    )
+    lake_catalog_password: str | None = Field(
+        default=None,
+        description="EnvVar('DUCKLAKE_CATALOG_PASSWORD'): Dagster shows the name, never the value.",
+    )
+    lake_data_path: str | None = Field(
+        default=None, description="The lake's data files: a folder or s3://..."
+    )
+    lake_s3_key_id: str | None = None
+    lake_s3_secret: str | None = Field(default=None, description="EnvVar('DUCKLAKE_S3_SECRET').")
+    lake_s3_endpoint: str | None = None
+    lake_s3_region: str = "us-east-1"
+    lake_s3_use_ssl: bool = True
+    lake_s3_url_style: str = "vhost"
     published_path: str | None = Field(
         default=None, description="The analysts' copy (unset: <name>.published.duckdb beside `path`)."
     )
@@ -66,9 +86,35 @@ class WarehouseResource(ConfigurableResource):
         description="How long to wait for another process's lock on the file before failing, naming it.",
     )
 
+    def location(self) -> warehouse.Location:
+        """The DuckDB file's path, or the Lake."""
+        if self.backend != "ducklake":
+            return self.path
+        assert self.lake_catalog and self.lake_data_path, "the settings check both are set"
+        return Lake(
+            catalog=self.lake_catalog,
+            data_path=self.lake_data_path,
+            password=SecretStr(self.lake_catalog_password) if self.lake_catalog_password else None,
+            s3=S3Storage(
+                key_id=self.lake_s3_key_id,
+                secret=SecretStr(self.lake_s3_secret) if self.lake_s3_secret else None,
+                endpoint=self.lake_s3_endpoint,
+                region=self.lake_s3_region,
+                use_ssl=self.lake_s3_use_ssl,
+                url_style=self.lake_s3_url_style,
+            ),
+        )
+
+    def name(self) -> str:
+        """What reports call the warehouse: the file's name, or the lake's catalog database."""
+        location = self.location()
+        if isinstance(location, Lake):
+            return f"DuckLake {catalog_database(location)}"
+        return os.path.basename(location)
+
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(
-            self.path,
+            self.location(),
             read_only=read_only,
             memory_limit=self.memory_limit,
             lock_timeout_seconds=self.lock_timeout_seconds,

@@ -9,15 +9,20 @@ README's configuration table is its `--markdown` output.
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL
 from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_WAREHOUSE_PATH
+
+# Not secrets, but a mistaken value may hold one (a password pasted into the catalog's connection string):
+# an error about them does not repeat the value.
+MAY_HOLD_A_SECRET = frozenset({"ducklake_catalog"})
 
 
 class SettingsError(ValueError):
@@ -66,6 +71,46 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a run waits for another process holding the file before it fails, naming it.",
     )
+    # The lake (WAREHOUSE_BACKEND=ducklake, docs/scale.md).
+    warehouse_backend: Literal["file", "ducklake"] = Field(
+        "file",
+        description="`file`: the DuckDB file WAREHOUSE_PATH (one writer, one host). `ducklake`: a DuckLake, its "
+        "catalog in PostgreSQL and its data files in DUCKLAKE_DATA_PATH (parallel loads, many machines, "
+        "readers on snapshots).",
+    )
+    ducklake_catalog: str | None = Field(
+        None,
+        description="The lake's PostgreSQL catalog as libpq keywords, without the password, e.g. `host=db "
+        "port=5432 dbname=lake user=etl`.",
+    )
+    ducklake_catalog_password: SecretStr | None = Field(
+        None,
+        description="The catalog user's password; never logged or stored (unset: libpq's own, e.g. ~/.pgpass).",
+    )
+    ducklake_data_path: str | None = Field(
+        None,
+        description="Where the lake's Parquet files live: a directory every machine mounts, or `s3://bucket/prefix/`.",
+    )
+    ducklake_s3_endpoint: str | None = Field(
+        None, description="An S3-compatible endpoint as host:port (unset: AWS S3)."
+    )
+    ducklake_s3_key_id: str | None = Field(None, description="The S3 access key id.")
+    ducklake_s3_secret: SecretStr | None = Field(
+        None, description="The S3 secret access key; never logged or stored."
+    )
+    ducklake_s3_region: str = Field("us-east-1", description="The S3 region.")
+    ducklake_s3_use_ssl: bool = Field(
+        True, description="HTTPS to the S3 endpoint (false: plain HTTP, loopback tests)."
+    )
+    ducklake_s3_url_style: Literal["vhost", "path"] = Field(
+        "vhost", description="`path` for most S3-compatible servers (MinIO, moto), `vhost` for AWS."
+    )
+    ducklake_parallel_loads: int = Field(
+        4,
+        ge=1,
+        description="Partition loads Dagster runs at once on the lake (its `interactions_loads` pool); each "
+        "load shares MIXPEEK_REQUESTS_PER_SECOND, so size the two together.",
+    )
     # The schedule.
     interactions_start_date: date = Field(
         date(2025, 1, 1), description="The first daily partition (backfills start here)."
@@ -99,6 +144,26 @@ class Settings(BaseSettings):
         description="The Dagster instance the CLI, the demo and `python3 dev.py dagster` share (run history, "
         "queue, pool limit).",
     )
+
+    @field_validator("ducklake_catalog")
+    @classmethod
+    def _no_password_in_catalog(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@", value):
+            raise ValueError("holds a password: put it in DUCKLAKE_CATALOG_PASSWORD, which is never shown")
+        return value
+
+    @model_validator(mode="after")
+    def _lake_is_complete(self) -> Settings:
+        if self.warehouse_backend == "ducklake":
+            missing = [
+                self.variable(f) for f in ("ducklake_catalog", "ducklake_data_path") if not getattr(self, f)
+            ]
+            if missing:
+                verb = "are" if len(missing) > 1 else "is"
+                raise ValueError(
+                    f"WAREHOUSE_BACKEND is 'ducklake' but {' and '.join(missing)} {verb} not set"
+                )
+        return self
 
     @field_validator("mixpeek_base_url")
     @classmethod
@@ -155,12 +220,14 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a rule across variables: its message names them
+            raise SettingsError(error["msg"].removeprefix("Value error, ")) from None
+        name = str(error["loc"][0])
         field = Settings.model_fields.get(name)
-        secret = field is not None and "SecretStr" in str(field.annotation)
+        secret = (field is not None and "SecretStr" in str(field.annotation)) or name in MAY_HOLD_A_SECRET
         value = error.get("input")
         shown = f" is {value!r}" if isinstance(value, str) and not secret else ""
-        raise SettingsError(f"{name.upper()}{shown}: {error['msg']}") from None
+        raise SettingsError(f"{name.upper()}{shown}: {error['msg'].removeprefix('Value error, ')}") from None
 
 
 def markdown_table(settings: Settings | None = None) -> str:

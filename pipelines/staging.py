@@ -23,6 +23,7 @@ STAGING_DDL = (
     "staging/create_result_slots",
     "staging/create_refresh_state",
     "staging/create_changed_execution_dates",
+    "staging/create_absorbed_loads",
     "staging/comment_interaction_events",
     "staging/comment_search_executions",
     "staging/comment_result_slots",
@@ -48,8 +49,16 @@ class StagingReport:
 
 def ensure_staging_tables(con: duckdb.DuckDBPyConnection) -> None:
     warehouse.ensure_raw_tables(con)
-    for name in STAGING_DDL:
-        warehouse.run(con, name)
+    warehouse.ensure_tables(con, STAGING_DDL)
+
+
+def _pending_days(con: duckdb.DuckDBPyConnection, *, full: bool) -> warehouse.PendingDays:
+    """The event days to rebuild: those of the loads not yet absorbed, or every day on a full refresh."""
+    listed = warehouse.rows(con, "staging/pending_days_all" if full else "staging/pending_days_unabsorbed")
+    newest = warehouse.one(con, "staging/newest_change")
+    state = warehouse.one(con, "staging/read_refresh_state")
+    absorbed_until = (newest and newest[0]) or (state and state[0]) or warehouse.NEVER
+    return warehouse.PendingDays(days=[row[0] for row in listed], absorbed_until=absorbed_until)
 
 
 def refresh_staging(
@@ -59,7 +68,8 @@ def refresh_staging(
     ensure_staging_tables(con)
     report = StagingReport()
     with warehouse.transaction(con):
-        pending = warehouse.pending_days(con, "staging", full=full)
+        warehouse.run(con, "staging/absorb_legacy_watermark")
+        pending = _pending_days(con, full=full)
         # Days before the retention cutoff keep the staging and mart rows built while their raw rows existed.
         kept_from = retention_cutoff(con)
         changed = [d for d in pending.days if kept_from is None or d >= kept_from]
@@ -89,6 +99,7 @@ def refresh_staging(
         refreshed_at = datetime.now(UTC)
         if report.execution_days:
             warehouse.run(con, "staging/log_changed_execution_dates", days=around, refreshed_at=refreshed_at)
+        warehouse.run(con, "staging/insert_absorbed_loads", refreshed_at=refreshed_at)
         warehouse.record_refresh(con, "staging", pending, refreshed_at)
         report.rows = dict(zip(STAGING_TABLES, warehouse.one(con, "staging/row_counts"), strict=True))
     return report

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from interactions_etl import lake as lakes
+from interactions_etl.lake import Lake, literal
 
 SQL = resources.files("interactions_etl.sql")  # the sql/ folder, inside the installed package
 DEFAULT_WAREHOUSE_PATH = "warehouse.duckdb"
@@ -49,16 +52,30 @@ class WarehouseLockedError(RuntimeError):
     """Another process held the warehouse file for longer than the lock timeout."""
 
 
+class WarehouseVersionError(RuntimeError):
+    """The file was written by a DuckDB newer than this release's."""
+
+
+# The warehouse: a DuckDB file (the default backend) or a DuckLake (WAREHOUSE_BACKEND=ducklake).
+Location = str | os.PathLike[str] | Lake
+
+
 def connect(
-    path: str | os.PathLike[str],
+    location: Location,
     *,
     read_only: bool = False,
     memory_limit: str | None = None,
     lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    snapshot: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse. DuckDB gives a file to one writing process; a run that finds it locked (an
-    `interactions load` beside a Dagster run, a second `dagster dev` without the run queue) waits its turn,
-    polling, instead of failing on the first try."""
+    """Open the warehouse, with its tables under their schemas (`raw.interactions`) on either backend.
+
+    A DuckDB file has one writing process: a run that finds it locked (an `interactions load` beside a Dagster
+    run, a second `dagster dev` without the run queue) waits its turn, polling, instead of failing on the first
+    try. A lake takes many writers (pipelines/lake.py); `snapshot` opens it as of that snapshot, read-only."""
+    if isinstance(location, Lake):
+        return lakes.connect(location, read_only=read_only, memory_limit=memory_limit, snapshot=snapshot)
+    path = location
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {}
     if memory_limit:
@@ -70,6 +87,12 @@ def connect(
             con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as exc:
+            if "newer version of DuckDB" in str(exc):
+                raise WarehouseVersionError(
+                    f"{path} was written by a newer DuckDB than this release's {duckdb.__version__}: export it "
+                    "with that DuckDB (EXPORT DATABASE 'folder' (FORMAT parquet)), then `interactions migrate "
+                    "--from folder` (docs/scale.md)"
+                ) from None
             if "Could not set lock" not in str(exc):
                 raise
             if time.monotonic() >= deadline:
@@ -97,6 +120,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+
+
+def attach(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], alias: str, *, read_only: bool
+) -> None:
+    """ATTACH a DuckDB file under `alias` (DuckDB 1.5 cannot bind the path as a parameter)."""
+    con.execute(f"ATTACH {literal(str(path))} AS {alias}{' (READ_ONLY)' if read_only else ''}")
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
@@ -139,9 +169,11 @@ class PendingDays:
 
 
 def pending_days(con: duckdb.DuckDBPyConnection, layer: str, *, full: bool) -> PendingDays:
-    """The days a layer (staging, marts) must rebuild: those its upstream changed since the layer's watermark,
-    or every day on a full refresh. Each layer keeps the files `<layer>/read_refresh_state`,
-    `pending_days_all`, `pending_days_since` and `newest_change`."""
+    """The days the marts must rebuild: those the staging layer changed since the marts' watermark, or every
+    day on a full refresh (files `marts/read_refresh_state`, `pending_days_all`, `pending_days_since`,
+    `newest_change`). A watermark holds here because staging refreshes are serialised, so their stamps follow
+    their commits; raw loads run in parallel on a lake, and the staging layer tracks them by key instead
+    (pipelines/staging.py)."""
     state = one(con, f"{layer}/read_refresh_state")
     since = NEVER if full or state is None else state[0]
     listed = (
@@ -176,9 +208,54 @@ RAW_DDL = (
 )
 
 
+_CREATED = re.compile(r"CREATE (?:OR REPLACE )?(?:TABLE|VIEW) (?:IF NOT EXISTS )?(\w+\.\w+)")
+
+
+_CREATED_VIEW = re.compile(r"CREATE (?:OR REPLACE )?VIEW (?:IF NOT EXISTS )?(\w+\.\w+)")
+_COLUMN_COMMENT = re.compile(r"COMMENT ON COLUMN (\w+\.\w+)\.\w+ IS '(?:[^']|'')*';\n?")
+
+
+def _without_view_column_comments(text: str, views: set[str]) -> str:
+    """DuckLake keeps comments on tables, views and table columns, not on view columns: those statements are
+    left out on a lake (docs/warehouse.md, built from a DuckDB file, still has every column's words)."""
+    return _COLUMN_COMMENT.sub(lambda found: "" if found.group(1) in views else found.group(0), text)
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's default database is a DuckLake (pipelines/lake.py) rather than a DuckDB file."""
+    found = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return found is not None and found[0] == "ducklake"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: Sequence[str]) -> None:
+    """Run a layer's DDL files (CREATE ... IF NOT EXISTS, views, COMMENT ON).
+
+    A DuckDB file runs them every time: cheap, and a new release's comments and views reach old warehouses.
+    On a lake each run would write the shared catalog, and writers on other machines would conflict on it: the
+    files run only when one of their tables or views is missing, in one transaction, retried on a conflict with
+    another process creating them at the same moment (`interactions migrate` re-applies them on purpose)."""
+    if not is_lake(con):
+        for name in ddl:
+            run(con, name)
+        return
+    wanted = sorted({found for name in ddl for found in _CREATED.findall(sql(name))})
+    present = one(con, "dictionary/count_objects", names=wanted)[0]
+    if present == len(wanted):
+        return
+    views = {found for name in ddl for found in _CREATED_VIEW.findall(sql(name))}
+
+    def create() -> None:
+        with transaction(con):
+            for name in ddl:
+                con.execute(_without_view_column_comments(sql(name), views))
+
+    lakes.retry_conflicts(create)
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for name in RAW_DDL:
-        run(con, name)
+    ensure_tables(con, RAW_DDL)
 
 
 def published_path_for(

@@ -3,14 +3,19 @@ warehouse from records that did not come through the API."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from interactions_etl import warehouse
 from interactions_etl.emulator.app import Emulator, EmulatorConfig
 from interactions_etl.emulator.server import EmulatorServer
+from interactions_etl.lake import Lake
+from tests.services import PostgresServer, S3Server, missing_postgres_reason
 
 if TYPE_CHECKING:
     from interactions_etl.marts import MartsSettings
@@ -23,6 +28,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     two workers they start at once and the short ones fill in around them, instead of a minute-long file
     running alone at the end. The order within each group is the collection order."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster per test process (each xdist worker has its own), a database per lake."""
+    reason = missing_postgres_reason()
+    if reason:
+        pytest.skip(f"lake tests need PostgreSQL: {reason}")
+    # Not under pytest's tmp folder: that is private to this user, and the server runs as `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="interactions-postgres-"))
+    server = PostgresServer.start(folder)
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server.start(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def new_lake(postgres_server: PostgresServer, tmp_path: Path) -> Callable[[], Lake]:
+    """`new_lake()`: an empty DuckLake (its own catalog database, data under tmp_path)."""
+    count = 0
+
+    def make() -> Lake:
+        nonlocal count
+        count += 1
+        return postgres_server.lake(tmp_path / f"lake-data-{count}")
+
+    return make
+
+
+@pytest.fixture(params=["file", "ducklake"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> warehouse.Location:
+    """The warehouse on each backend: a DuckDB file, then an empty DuckLake on PostgreSQL."""
+    if request.param == "file":
+        return tmp_path / "w.duckdb"
+    return request.getfixturevalue("new_lake")()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
 SELECT column_name, data_type, comment
 FROM duckdb_columns()
-WHERE schema_name = $schema AND table_name = $table
+WHERE database_name = current_database() AND schema_name = $schema AND table_name = $table
 ORDER BY column_index;

@@ -4,3 +4,8 @@ COMMENT ON COLUMN staging.refresh_state.refreshed_at IS 'When the refresh ran.';
 COMMENT ON TABLE staging.changed_execution_dates IS 'Bookkeeping: the search days each staging refresh rebuilt; the marts rebuild these days.';
 COMMENT ON COLUMN staging.changed_execution_dates.execution_date IS 'A rebuilt search day.';
 COMMENT ON COLUMN staging.changed_execution_dates.refreshed_at IS 'When the refresh ran.';
+COMMENT ON TABLE staging.absorbed_loads IS 'Bookkeeping: the raw loads the staging layer has absorbed; a logged load not listed here is pending.';
+COMMENT ON COLUMN staging.absorbed_loads.run_id IS 'run_id of the load in raw.changed_event_dates.';
+COMMENT ON COLUMN staging.absorbed_loads.partition_date IS 'The partition the load replaced.';
+COMMENT ON COLUMN staging.absorbed_loads.loaded_at IS 'loaded_at of the load.';
+COMMENT ON COLUMN staging.absorbed_loads.absorbed_at IS 'When the refresh that absorbed it ran.';

@@ -28,6 +28,9 @@ import pytest
 
 from interactions_etl import warehouse
 from interactions_etl.estimators.position_bias import coverage, fit_pbm, naive_ctr, pivot_ratios
+from interactions_etl.lake import Lake
+from interactions_etl.marts import refresh_marts
+from interactions_etl.staging import refresh_staging
 from tests.estimators.conftest import DEVICES, MARTS_SETTINGS, VARIED_CONFIG, KnownTraffic
 from tests.estimators.simulation import simulate_cells
 
@@ -43,9 +46,32 @@ WELL_SAMPLED = 150  # impressions of a (query, document) pair in the window
 BUCKETS = ((1.0, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 21.0))
 
 
-@pytest.fixture(scope="module")
-def con(varied: KnownTraffic) -> duckdb.DuckDBPyConnection:
-    connection = warehouse.connect(varied.warehouse_path, read_only=True)
+def build_on_a_lake(varied: KnownTraffic, lake: Lake) -> None:
+    """The same raw rows in a lake, then staging and the marts built there by the lake's own SQL runs."""
+    connection = warehouse.connect(lake)
+    try:
+        warehouse.ensure_raw_tables(connection)
+        warehouse.attach(connection, varied.warehouse_path, "source", read_only=True)
+        with warehouse.transaction(connection):
+            for table in ("interactions", "changed_event_dates"):
+                connection.execute(f"INSERT INTO raw.{table} SELECT * FROM source.raw.{table}")
+        connection.execute("DETACH source")
+        refresh_staging(connection)
+        refresh_marts(connection, MARTS_SETTINGS)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module", params=["file", "ducklake"])
+def con(
+    request: pytest.FixtureRequest, varied: KnownTraffic, tmp_path_factory: pytest.TempPathFactory
+) -> duckdb.DuckDBPyConnection:
+    """The marts of the generator's records built on each backend: every comparison below holds on both."""
+    location: warehouse.Location = varied.warehouse_path
+    if request.param == "ducklake":
+        location = request.getfixturevalue("postgres_server").lake(tmp_path_factory.mktemp("lake-data"))
+        build_on_a_lake(varied, location)
+    connection = warehouse.connect(location, read_only=True)
     yield connection
     connection.close()
 

@@ -32,11 +32,13 @@ from interactions_etl.emulator.faults import FaultConfig
 from interactions_etl.emulator.prefill import prefill
 from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.estimators.position_bias import CurveSettings
+from interactions_etl.lake import Lake
 from interactions_etl.landing import LoadReport, load_day
 from interactions_etl.marts import MartsSettings, refresh_marts
 from interactions_etl.mixpeek.client import RetryPolicy
 from interactions_etl.staging import refresh_staging
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
+from tests.services import location_arg
 
 START = date(2026, 10, 5)
 DAYS = [START, START + timedelta(days=1)]
@@ -50,7 +52,7 @@ RUN_COLUMNS = {
     "fitted_at",
     "absorbed_until",
 }  # differ by run, by design
-BOOKKEEPING = {"refresh_state", "changed_event_dates", "changed_execution_dates"}
+BOOKKEEPING = {"refresh_state", "changed_event_dates", "changed_execution_dates", "absorbed_loads"}
 FIGURES: dict[str, dict[str, Any]] = {}
 
 
@@ -78,12 +80,12 @@ def servers() -> Iterator[Callable[..., EmulatorServer]]:
         server.stop()
 
 
-def run_pipeline(server: EmulatorServer, path: Path, **client: Any) -> list[LoadReport]:
+def run_pipeline(server: EmulatorServer, path: warehouse.Location, **client: Any) -> list[LoadReport]:
     client.setdefault("retry", RetryPolicy(max_attempts=12, initial_backoff=0.01, max_backoff=0.05))
     reports = []
     with make_client(server, **client) as api:
         for day in DAYS:
-            reports.append(load_day(api, str(path), day, f"run-{day}", page_size=PAGE_SIZE))
+            reports.append(load_day(api, path, day, f"run-{day}", page_size=PAGE_SIZE))
     con = warehouse.connect(path)
     try:
         refresh_staging(con)
@@ -98,12 +100,13 @@ def _value(value: Any) -> Any:
     return float(f"{value:.9g}") if isinstance(value, float) and math.isfinite(value) else value
 
 
-def snapshot(path: Path) -> dict[str, list[tuple]]:
+def snapshot(path: warehouse.Location) -> dict[str, list[tuple]]:
     """Every table of raw, staging and marts, without the columns that say when or by which run it was built."""
-    con = duckdb.connect(str(path), read_only=True)
+    con = warehouse.connect(path, read_only=True)
     try:
         tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('raw', 'staging', 'marts')"
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name IN ('raw', 'staging', 'marts')"
         ).fetchall()
         result = {}
         for schema, name in tables:
@@ -137,8 +140,8 @@ def assert_same_warehouse(got: dict[str, list[tuple]], clean: dict[str, list[tup
         assert got[table] == clean[table], f"{table} differs from the clean run"
 
 
-def duplicates(path: Path) -> int:
-    con = duckdb.connect(str(path), read_only=True)
+def duplicates(path: warehouse.Location) -> int:
+    con = warehouse.connect(path, read_only=True)
     try:
         return con.execute(
             "SELECT count(*) - count(DISTINCT interaction_id) FROM raw.interactions"
@@ -147,7 +150,11 @@ def duplicates(path: Path) -> int:
         con.close()
 
 
-def record_figures(case: str, reports: list[LoadReport], path: Path, **extra: Any) -> None:
+def record_figures(
+    case: str, reports: list[LoadReport], path: warehouse.Location, **extra: Any
+) -> dict[str, Any]:
+    if isinstance(path, Lake):
+        case = f"{case} (DuckLake)"
     FIGURES[case] = {
         "requests": sum(r.requests for r in reports),
         "retries": sum(r.retries for r in reports),
@@ -156,8 +163,10 @@ def record_figures(case: str, reports: list[LoadReport], path: Path, **extra: An
         "rejected": sum(r.rejected for r in reports),
         "duplicates_dropped": sum(r.duplicates for r in reports),
         "duplicates_in_table": duplicates(path),
+        "commit_conflicts": sum(r.commit_conflicts for r in reports),
         **extra,
     }
+    return FIGURES[case]
 
 
 TRANSPORT_FAULTS = {
@@ -170,32 +179,35 @@ TRANSPORT_FAULTS = {
 
 
 @pytest.mark.parametrize("case", list(TRANSPORT_FAULTS))
-def test_transport_faults_leave_the_clean_warehouse(servers, clean, tmp_path: Path, case: str) -> None:
+def test_transport_faults_leave_the_clean_warehouse(
+    servers, clean, location: warehouse.Location, case: str
+) -> None:
     server = servers(faults=TRANSPORT_FAULTS[case])
-    path = tmp_path / "w.duckdb"
+    path = location
     reports = run_pipeline(server, path)
     assert_same_warehouse(snapshot(path), clean)
-    record_figures(case, reports, path)
+    figures = record_figures(case, reports, path)
     if case == "the same record on two pages":
-        assert FIGURES[case]["duplicates_dropped"] > 0
+        assert figures["duplicates_dropped"] > 0
     else:
-        assert FIGURES[case]["retries"] > 0
-    assert FIGURES[case]["duplicates_in_table"] == 0
+        assert figures["retries"] > 0
+    assert figures["duplicates_in_table"] == 0
 
 
-def test_timeouts_are_retried(servers, clean, tmp_path: Path) -> None:
+def test_timeouts_are_retried(servers, clean, location: warehouse.Location) -> None:
     # Every request is slow and a third are slower than the client waits.
     server = servers(faults=FaultConfig(latency_ms=20, latency_jitter_ms=450, scope="list", seed=6))
-    path = tmp_path / "w.duckdb"
+    path = location
     reports = run_pipeline(server, path, timeout_seconds=0.32)
     assert_same_warehouse(snapshot(path), clean)
-    record_figures("timeouts", reports, path)
-    assert FIGURES["timeouts"]["retries"] > 0
+    assert record_figures("timeouts", reports, path)["retries"] > 0
 
 
-def test_a_malformed_record_is_quarantined_and_a_rerun_heals(servers, clean, tmp_path: Path) -> None:
+def test_a_malformed_record_is_quarantined_and_a_rerun_heals(
+    servers, clean, location: warehouse.Location
+) -> None:
     server = servers(faults=FaultConfig(malformed_rate=0.2, scope="list", seed=7))
-    path = tmp_path / "w.duckdb"
+    path = location
     reports = run_pipeline(server, path)
     got = snapshot(path)
     rejected = {row[1] for row in got["raw.rejected_interactions"]}  # (partition_date, interaction_id, ...)
@@ -208,7 +220,7 @@ def test_a_malformed_record_is_quarantined_and_a_rerun_heals(servers, clean, tmp
     assert_same_warehouse(snapshot(path), clean)
 
 
-def test_records_inserted_and_deleted_while_paging(servers, tmp_path: Path) -> None:
+def test_records_inserted_and_deleted_while_paging(servers, location: warehouse.Location) -> None:
     """Loading today while events arrive and others are erased: the re-run lands the server's final state."""
     import httpx
 
@@ -239,18 +251,18 @@ def test_records_inserted_and_deleted_while_paging(servers, tmp_path: Path) -> N
                 api.delete(f"/v1/retrievers/interactions/{victim}").raise_for_status()
                 deleted.append(victim)
 
-    path = tmp_path / "w.duckdb"
+    path = location
     thread = threading.Thread(target=churn)
     thread.start()
     try:
         with make_client(server) as client:
-            during = load_day(client, str(path), today, "run-during", page_size=PAGE_SIZE)
+            during = load_day(client, path, today, "run-during", page_size=PAGE_SIZE)
     finally:
         stop.set()
         thread.join()
     with make_client(server) as client:
-        rerun = load_day(client, str(path), today, "run-lookback", page_size=PAGE_SIZE)
-    con = duckdb.connect(str(path), read_only=True)
+        rerun = load_day(client, path, today, "run-lookback", page_size=PAGE_SIZE)
+    con = warehouse.connect(path, read_only=True)
     landed = [row[0] for row in con.execute("SELECT interaction_id FROM raw.interactions").fetchall()]
     con.close()
     final = {r.data["interaction_id"] for r in store._records.values()}
@@ -268,16 +280,18 @@ KILLED_LOAD = textwrap.dedent(
     from interactions_etl.landing import load_day
     from interactions_etl.mixpeek.client import MixpeekClient
     from interactions_etl.mixpeek.settings import MixpeekSettings
+    from tests.services import location_from_arg
 
     settings = MixpeekSettings(base_url=sys.argv[1], api_key=SecretStr(sys.argv[2]), namespace=sys.argv[3])
     with MixpeekClient(settings, requests_per_second=1000.0) as client:
-        load_day(client, sys.argv[4], date.fromisoformat(sys.argv[5]), "run-killed", page_size=50, sub_windows=1)
+        load_day(client, location_from_arg(sys.argv[4]), date.fromisoformat(sys.argv[5]), "run-killed",
+                 page_size=50, sub_windows=1)
     """
 )
 
 
-def test_a_load_killed_mid_partition_then_rerun(servers, clean, tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
+def test_a_load_killed_mid_partition_then_rerun(servers, clean, location: warehouse.Location) -> None:
+    path = location
     server = servers()
     run_pipeline(server, path)
     # A slow API, so the load of the first day is surely in the middle of its pages when it is killed.
@@ -290,7 +304,7 @@ def test_a_load_killed_mid_partition_then_rerun(servers, clean, tmp_path: Path) 
             server.base_url,
             API_KEY,
             NAMESPACE,
-            str(path),
+            location_arg(path),
             DAYS[0].isoformat(),
         ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
@@ -317,40 +331,59 @@ def test_a_load_killed_mid_partition_then_rerun(servers, clean, tmp_path: Path) 
     )
 
 
-def test_a_disk_that_fills_up_fails_the_load_and_keeps_the_warehouse(servers, clean, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["file", "ducklake"])
+def test_a_disk_that_fills_up_fails_the_load_and_keeps_the_warehouse(
+    servers, clean, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The warehouse's storage fills up during a load: the DuckDB file's own disk, or the lake's data path
+    (the catalog, in PostgreSQL, keeps room). The load fails and every table is as it was."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a small tmpfs needs root")
     server = servers()
-    normal = tmp_path / "w.duckdb"
-    run_pipeline(server, normal)
-    con = duckdb.connect(str(normal))
-    con.execute("CHECKPOINT")
-    con.close()
     small = tmp_path / "small"
     small.mkdir()
-    size_kib = normal.stat().st_size // 1024 + 512  # the warehouse fits; another day of records does not
+    if backend == "file":
+        normal: warehouse.Location = tmp_path / "w.duckdb"
+        run_pipeline(server, normal)
+        con = duckdb.connect(str(normal))
+        con.execute("CHECKPOINT")
+        con.close()
+        used_kib = normal.stat().st_size // 1024
+    else:
+        postgres = request.getfixturevalue("postgres_server")
+        normal = postgres.lake(tmp_path / "lake-data")
+        run_pipeline(server, normal)
+        used_kib = sum(f.stat().st_size for f in (tmp_path / "lake-data").rglob("*") if f.is_file()) // 1024
+    size_kib = used_kib + 512  # the warehouse fits; another day of records does not
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(small)],
                              capture_output=True)  # fmt: skip
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
-        shutil.copy(normal, small / "w.duckdb")
-        before = snapshot(small / "w.duckdb")
+        if backend == "file":
+            shutil.copy(normal, small / "w.duckdb")
+            target: warehouse.Location = small / "w.duckdb"
+        else:
+            target = postgres.lake(small / "data")
+            run_pipeline(server, target)
+        before = snapshot(target)
         big_day = START + timedelta(days=5)
         prefill(server.emulator, NAMESPACE, seed=22, start=big_day, days=1, per_day=40_000)  # same namespace
         with make_client(server) as api, pytest.raises(Exception) as failure:
-            load_day(api, str(small / "w.duckdb"), big_day, "run-full-disk", page_size=1000)
+            load_day(api, target, big_day, "run-full-disk", page_size=1000)
         message = str(failure.value).lower()
         assert "space" in message or "disk" in message or "write" in message, failure.value
-        assert snapshot(small / "w.duckdb") == before  # the failed day left nothing behind
-        FIGURES["a write that fails for lack of disk"] = {
+        assert snapshot(target) == before  # the failed day left nothing behind
+        FIGURES[f"a write that fails for lack of disk ({backend})"] = {
             "tmpfs_kib": size_kib, "error": str(failure.value).splitlines()[0][:160], "tables_unchanged": True
         }  # fmt: skip
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
 
 
-def test_new_fields_new_types_and_missing_optional_fields(servers, clean, tmp_path: Path) -> None:
+def test_new_fields_new_types_and_missing_optional_fields(
+    servers, clean, location: warehouse.Location
+) -> None:
     server = servers(prefilled=False)
     store = store_of(server)
     changed = []
@@ -362,13 +395,13 @@ def test_new_fields_new_types_and_missing_optional_fields(servers, clean, tmp_pa
         changed.append(data)
     extra_type = dict(changed[0], interaction_id="int_new_type_0001", interaction_type=["hover"])
     store.bulk_insert([*changed, extra_type])
-    path = tmp_path / "w.duckdb"
+    path = location
     reports = run_pipeline(server, path)
     got = snapshot(path)
     # Every metric is as in the clean run: the new type is kept in raw and staging, and counted, not guessed at.
     for table in (t for t in clean if t.startswith("marts.")):
         assert got[table] == clean[table], table
-    con = duckdb.connect(str(path), read_only=True)
+    con = warehouse.connect(path, read_only=True)
     kept = con.execute(
         "SELECT count(*) FILTER (WHERE extra->>'experiment_arm' = 'B'), count(*) FILTER (WHERE document_score IS NULL),"
         " count(*) FILTER (WHERE list_contains(interaction_type, 'hover')) FROM raw.interactions"

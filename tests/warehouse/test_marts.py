@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -28,8 +27,8 @@ def wilson(clicks: int, impressions: int) -> tuple[float, float]:
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+def con(location: warehouse.Location) -> duckdb.DuckDBPyConnection:
+    connection = warehouse.connect(location)
     land(connection, E1 + E2 + E3 + E4 + E5, "run-1")
     refresh_staging(connection)
     refresh_marts(connection)
@@ -64,8 +63,8 @@ def test_ctr_by_position(con) -> None:
         assert got[key] == pytest.approx(row, abs=1e-9), key
 
 
-def test_wilson_on_a_larger_cell(tmp_path: Path) -> None:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+def test_wilson_on_a_larger_cell(location: warehouse.Location) -> None:
+    connection = warehouse.connect(location)
     rows = []
     for i in range(20):  # 20 searches showing d0 at rank 1; 7 of them click it
         rows.append(
@@ -165,8 +164,8 @@ def test_query_health(con) -> None:
     }
 
 
-def test_no_click_rate_is_over_tracked_searches_only(tmp_path: Path) -> None:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+def test_no_click_rate_is_over_tracked_searches_only(location: warehouse.Location) -> None:
+    connection = warehouse.connect(location)
     land(connection, [
         event(200, "h1", "2026-10-05 15:00:00", ["impression"], 0, "d1", session="h1", query="Hat "),
         event(201, "h2", "2026-10-05 15:10:00", ["zero_results"], 0, "none", session="h2", query="hat",
@@ -213,9 +212,9 @@ def test_conversion_rates(con) -> None:
     }
 
 
-def test_the_interval_brackets_a_zero_ctr_exactly(tmp_path: Path) -> None:
+def test_the_interval_brackets_a_zero_ctr_exactly(location: warehouse.Location) -> None:
     """Regression: 0 clicks in 138 impressions gave a lower bound of +1.7e-18, above the CTR."""
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+    connection = warehouse.connect(location)
     land(connection, [event(300 + i, f"z{i}", "2026-10-05 09:00:00", ["impression"], 8, "d0", session=f"z{i}")
                       for i in range(138)], "run-1")  # fmt: skip
     refresh_staging(connection)

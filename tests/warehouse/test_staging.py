@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -109,8 +108,8 @@ E5 = [
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+def con(location: warehouse.Location) -> duckdb.DuckDBPyConnection:
+    connection = warehouse.connect(location)
     land(connection, E1 + E2 + E3 + E4 + E5, "run-1")
     refresh_staging(connection)
     yield connection
@@ -169,8 +168,8 @@ def test_result_slots(con) -> None:
     }
 
 
-def test_dwell_thresholds_are_settings(tmp_path: Path) -> None:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
+def test_dwell_thresholds_are_settings(location: warehouse.Location) -> None:
+    connection = warehouse.connect(location)
     land(connection, E1, "run-1")
     refresh_staging(connection, StagingSettings(short_dwell_ms=3000, long_dwell_ms=50_000))
     flags = rows(
@@ -225,3 +224,35 @@ def test_a_full_refresh_rebuilds_the_same_tables(con) -> None:
     con.execute("DELETE FROM staging.result_slots")
     refresh_staging(con, full=True)
     assert {t: rows(con, f"SELECT * FROM staging.{t} ORDER BY ALL") for t in snapshot} == snapshot
+
+
+def test_a_load_that_commits_after_a_later_one_is_still_refreshed(location: warehouse.Location) -> None:
+    """Parallel loads on a lake: load A stamps loaded_at when it starts, load B starts later and commits first,
+    a refresh absorbs B, then A commits. A watermark on loaded_at (the newest absorbed, B's) would skip A's
+    day forever; the staging layer tracks loads by key, so A's day is rebuilt by the next refresh."""
+    con = warehouse.connect(location)
+    warehouse.ensure_raw_tables(con)
+    a_started, b_started = at("2026-10-07 02:00:00"), at("2026-10-07 02:00:05")
+
+    def commit_load(rows: list[dict], run_id: str, loaded_at: datetime) -> None:
+        frame = pd.DataFrame(rows)
+        frame["partition_date"] = [r["timestamp"].date() for r in rows]
+        frame["loaded_at"], frame["run_id"] = loaded_at, run_id
+        con.register("fixture_rows", frame)
+        con.execute("INSERT INTO raw.interactions BY NAME SELECT * FROM fixture_rows")
+        con.unregister("fixture_rows")
+        for partition in sorted(set(frame["partition_date"])):
+            warehouse.run(con, "raw/log_changed_event_dates", partition_date=partition, run_id=run_id,
+                          loaded_at=loaded_at)  # fmt: skip
+
+    later_day = [event(900, "e9", "2026-10-06 09:00:00", ["impression"], 0, "d0")]
+    commit_load(later_day, "load-b", b_started)
+    first = refresh_staging(con)
+    assert first.changed_days == [date(2026, 10, 6)]
+    commit_load(E1, "load-a", a_started)  # began before B, commits after the refresh
+    second = refresh_staging(con)
+    assert second.changed_days == [DAY]
+    assert con.execute(
+        "SELECT count(*) FROM staging.interaction_events WHERE event_date = ?", [DAY]
+    ).fetchone()[0] == len(E1)
+    assert refresh_staging(con).changed_days == []  # and absorbed once

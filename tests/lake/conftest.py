@@ -1,0 +1,3 @@
+"""The lake tests share the pipeline tests' emulator fixtures."""
+
+from tests.pipeline.conftest import make_server, server  # noqa: F401 - fixtures
