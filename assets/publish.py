@@ -1,13 +1,13 @@
 """The analysts' copy of the warehouse, published after the marts and the report are built."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue
 
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
-from interactions_etl.lake import Lake, publish_snapshot
+from interactions_etl.lake import Lake, publish_snapshot, purge
 from interactions_etl.resources import WarehouseResource
 
 
@@ -31,10 +31,24 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
             con = warehouse_db.connect()
             try:
                 snapshot = publish_snapshot(con, context.run.run_id)
+                # Storage follows: snapshots older than the retention expire (the published one stays) and the
+                # files only they saw are deleted, so retired and deleted rows leave the disk.
+                keep_days = timedelta(days=warehouse_db.lake_snapshot_retention_days)
+                purged = purge(con, older_than=datetime.now(UTC) - keep_days, keep=[snapshot])
             finally:
                 con.close()
-            context.log.info(f"published snapshot {snapshot} of {warehouse_db.name()}")
-            return MaterializeResult(metadata={"snapshot": snapshot})
+            context.log.info(
+                f"published snapshot {snapshot} of {warehouse_db.name()}; {purged.snapshots_expired} older "
+                f"snapshots expired, {purged.files_deleted} files deleted"
+            )
+            return MaterializeResult(
+                metadata={
+                    "snapshot": snapshot,
+                    "snapshots_expired": purged.snapshots_expired,
+                    "files_rewritten": purged.files_rewritten,
+                    "files_deleted": purged.files_deleted,
+                }
+            )
         target = warehouse.publish(
             warehouse_db.path,
             warehouse_db.published(),

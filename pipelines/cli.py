@@ -13,6 +13,7 @@ import orjson
 import typer
 
 if TYPE_CHECKING:
+    from interactions_etl.lake import Lake
     from interactions_etl.settings import Settings
 
 app = typer.Typer(
@@ -443,6 +444,7 @@ def demo(
                 "mixpeek_requests_per_second": 100.0,  # the emulator runs the pro tier
                 "mixpeek_max_in_flight": 50,
                 "warehouse_path": warehouse,
+                "warehouse_backend": "file",  # the demo is the quick start: always the embedded file
             }
         )
         run_loads(_days(first_day, first_day + timedelta(days=days - 1)), settings)
@@ -490,13 +492,19 @@ def forget_user_command(
     from interactions_etl.privacy import Pseudonymiser
 
     settings = _with_warehouse(warehouse)
+    reports = settings.reports_dir
+    home = settings.dagster_home.resolve()
+    key = settings.interactions_pseudonymise_key
+    from interactions_etl.lake import lake_of
+
+    lake = lake_of(settings)
+    if lake is not None:
+        _forget_user_on_lake(lake, user_id, settings)
+        return
     path = settings.warehouse_path
     if not path.exists():
         _die(f"no warehouse at {path}")
     published = warehouse_db.published_path_for(path, settings.published_warehouse_path)
-    reports = settings.reports_dir
-    home = settings.dagster_home.resolve()
-    key = settings.interactions_pseudonymise_key
     done = erasure.erase_everywhere(
         path,
         user_id,
@@ -524,6 +532,45 @@ def forget_user_command(
         )
     elif found:
         typer.echo(f"{reports}: no report covers the user's days")
+    if done.files_still_holding:
+        names = ", ".join(str(p) for p in done.files_still_holding)
+        _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
+             "new DAGSTER_HOME)")  # fmt: skip
+    typer.echo(f"no file under {reports} or Dagster's home {home} holds the id")
+    if found:
+        typer.echo("Erase the user upstream too, or the next load brings the records back.")
+
+
+def _forget_user_on_lake(lake: Lake, user_id: str, settings: Settings) -> None:
+    from interactions_etl import erasure
+    from interactions_etl.privacy import Pseudonymiser
+
+    reports, home = settings.reports_dir, settings.dagster_home.resolve()
+    key = settings.interactions_pseudonymise_key
+    done = erasure.erase_from_lake(
+        lake,
+        user_id,
+        reports_dir=reports,
+        also_search=[reports, home],
+        pseudonymiser=Pseudonymiser(key.get_secret_value()) if key else None,
+    )
+    found = done.warehouse.interactions or done.warehouse.quarantined
+    if not found:
+        typer.echo(f"{user_id} was not found in {lake}: nothing was erased")
+    else:
+        typer.echo(
+            f"{lake}: erased {done.warehouse.interactions:,} interactions and {done.warehouse.quarantined:,} "
+            f"quarantined records; staging and marts rebuilt for {done.warehouse.days_rebuilt} days"
+        )
+    typer.echo(
+        f"storage: {done.purged.files_rewritten} data files rewritten, {done.purged.snapshots_expired} older "
+        f"snapshots expired, {done.purged.files_deleted} unreferenced files deleted; readers attach at snapshot "
+        f"{done.published_snapshot}"
+    )
+    if done.reports_rewritten:
+        typer.echo(
+            f"{reports}: {len(done.reports_rewritten)} report files rewritten without the user's counts"
+        )
     if done.files_still_holding:
         names = ", ".join(str(p) for p in done.files_still_holding)
         _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
@@ -564,12 +611,20 @@ def report(
         keep = settings.interactions_reports_keep
     elif keep < 1:
         _die(f"--keep {keep}: keep at least 1 report")
-    path = settings.warehouse_path
-    if not path.exists():
-        _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
-    con = warehouse_db.connect(
-        path, read_only=True, lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
-    )
+    from interactions_etl.lake import catalog_database, connect_published, lake_of
+
+    lake = lake_of(settings)
+    if lake is not None:  # the newest published build, at its snapshot
+        con, _ = connect_published(lake)
+        name = f"DuckLake {catalog_database(lake)}"
+    else:
+        path = settings.warehouse_path
+        if not path.exists():
+            _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
+        con = warehouse_db.connect(
+            path, read_only=True, lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
+        )
+        name = path.name
     try:
         if (start is None) != (end is None):
             _die("give both --start and --end, or neither (the marts' window)")
@@ -583,9 +638,7 @@ def report(
                 period = Period(date.fromisoformat(start), date.fromisoformat(end or start))
             except ValueError as exc:
                 _die(str(exc))
-        written = write_report(
-            con, period, out_dir or settings.reports_dir, warehouse_name=path.name, keep=keep
-        )
+        written = write_report(con, period, out_dir or settings.reports_dir, warehouse_name=name, keep=keep)
     finally:
         con.close()
     typer.echo(f"{written.summary_markdown}\n\nwritten: {written.path}\nlatest:  {written.latest}")

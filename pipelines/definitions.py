@@ -64,6 +64,7 @@ def _resources(
             lake_s3_region=settings.ducklake_s3_region,
             lake_s3_use_ssl=settings.ducklake_s3_use_ssl,
             lake_s3_url_style=settings.ducklake_s3_url_style,
+            lake_snapshot_retention_days=settings.ducklake_snapshot_retention_days,
         ),
         "reports": ReportsResource(folder=str(settings.reports_dir), keep=settings.interactions_reports_keep),
     }

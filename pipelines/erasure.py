@@ -21,7 +21,9 @@ from pathlib import Path
 
 import duckdb
 
+from interactions_etl import lake as lakes
 from interactions_etl import warehouse
+from interactions_etl.lake import Lake
 from interactions_etl.marts import MartsSettings, refresh_marts
 from interactions_etl.privacy import Pseudonymiser
 from interactions_etl.staging import refresh_staging
@@ -167,3 +169,48 @@ def erase_everywhere(
         p for p in searched if p.is_file() and file_holds(p, stored.encode())
     ]
     return ErasureEverywhere(done, published, published_held, rewritten, holding)
+
+
+@dataclass(frozen=True)
+class LakeErasure:
+    warehouse: Erasure
+    purged: lakes.PurgeReport
+    published_snapshot: int  # the snapshot readers attach at from now on: the first without the user
+    reports_rewritten: list[Path]
+    files_still_holding: list[Path]
+
+
+def erase_from_lake(
+    lake: Lake,
+    user_id: str,
+    *,
+    reports_dir: Path | None = None,
+    also_search: Sequence[Path] = (),
+    pseudonymiser: Pseudonymiser | None = None,
+) -> LakeErasure:
+    """Erase the user from a lake: their rows leave the tables (staging and the marts rebuilt), then the
+    storage (lake.purge: files rewritten without the rows, every older snapshot expired, unreferenced files
+    deleted: time travel to before the erasure is gone with them), the current state is published for
+    readers, the reports that counted them are rewritten, and any file under `also_search` still holding the id
+    is named."""
+    stored = stored_user_id(user_id, pseudonymiser)
+    con = warehouse.connect(lake)
+    try:
+        done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
+        purged = lakes.purge(con)
+        snapshot = lakes.publish_snapshot(con, "forget-user")
+        rewritten: list[Path] = []
+        if reports_dir is not None:
+            from interactions_etl.report import rewrite_reports
+
+            days = set(done.days) if done.interactions else None
+            rewritten = rewrite_reports(
+                con, reports_dir, days, warehouse_name=f"DuckLake {lakes.catalog_database(lake)}"
+            )
+    finally:
+        con.close()
+    searched = [p for p in also_search if p.exists()]
+    holding = files_holding([p for p in searched if p.is_dir()], stored.encode()) + [
+        p for p in searched if p.is_file() and file_holds(p, stored.encode())
+    ]
+    return LakeErasure(done, purged, snapshot, rewritten, holding)

@@ -20,8 +20,9 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, TypeVar
 
@@ -268,3 +269,50 @@ def catalog_database(lake: Lake) -> str:
     """The catalog's database name (`dbname=`), to name the lake in reports and logs."""
     found = re.search(r"(?:^|\s)dbname\s*=\s*(\S+)", lake.catalog)
     return found.group(1) if found else "lake"
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    files_rewritten: int  # data files rewritten without their deleted rows
+    snapshots_expired: int
+    files_deleted: int  # files no remaining snapshot references, removed from storage
+
+
+def purge(
+    con: duckdb.DuckDBPyConnection, *, older_than: datetime | None = None, keep: Sequence[int] = ()
+) -> PurgeReport:
+    """Make deletions reach storage. DuckLake deletes by recording which rows are gone; the rows stay in their
+    Parquet files (and small inserts inline in the catalog) for every snapshot that still sees them. So:
+    inlined rows go to files, every file with a deleted row is rewritten without it, snapshots committed
+    before `older_than` (None: all but the current one) are expired except those in `keep` (the published
+    build's), and the files no remaining snapshot references are deleted."""
+    con.execute(f"CALL ducklake_flush_inlined_data('{ALIAS}')")
+    rewritten = con.execute(f"CALL ducklake_rewrite_data_files('{ALIAS}', delete_threshold => 0)").fetchall()
+    current = current_snapshot(con)
+    expired = [
+        row[0]
+        for row in con.execute(
+            f"SELECT snapshot_id FROM ducklake_snapshots('{ALIAS}') WHERE snapshot_id <> ? "
+            "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR snapshot_time < ?) AND NOT list_contains(?, snapshot_id)",
+            [current, older_than, older_than, list(keep)],
+        ).fetchall()
+    ]
+    if expired:
+        con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => ?)", [expired])
+    deleted = con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)").fetchall()
+    return PurgeReport(
+        files_rewritten=len(rewritten), snapshots_expired=len(expired), files_deleted=len(deleted)
+    )
+
+
+def connect_published(
+    lake: Lake, *, memory_limit: str | None = None
+) -> tuple[duckdb.DuckDBPyConnection, int | None]:
+    """A read-only connection at the newest published build (the latest state before any), and its snapshot:
+    what analysts and the report read."""
+    con = connect(lake, read_only=True, memory_limit=memory_limit)
+    snapshot = published_snapshot(con)
+    if snapshot is None:
+        return con, None
+    con.close()
+    return connect(lake, memory_limit=memory_limit, snapshot=snapshot), snapshot

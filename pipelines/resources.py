@@ -68,6 +68,9 @@ class WarehouseResource(ConfigurableResource):
     lake_s3_region: str = "us-east-1"
     lake_s3_use_ssl: bool = True
     lake_s3_url_style: str = "vhost"
+    lake_snapshot_retention_days: int = Field(
+        default=7, description="Days of lake snapshots kept; older ones expire after each build."
+    )
     published_path: str | None = Field(
         default=None, description="The analysts' copy (unset: <name>.published.duckdb beside `path`)."
     )

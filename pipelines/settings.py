@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     ducklake_s3_url_style: Literal["vhost", "path"] = Field(
         "vhost", description="`path` for most S3-compatible servers (MinIO, moto), `vhost` for AWS."
     )
+    ducklake_snapshot_retention_days: int = Field(
+        7,
+        ge=0,
+        description="Days of lake snapshots kept for time travel; after each build older ones are expired and "
+        "the files only they referenced deleted (deleted and retired rows leave storage then).",
+    )
     ducklake_parallel_loads: int = Field(
         4,
         ge=1,

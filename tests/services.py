@@ -136,6 +136,14 @@ class PostgresServer:
             cursor = con.execute(statement)
             return cursor.fetchall() if cursor.description else []
 
+    def dump(self, dbname: str) -> str:
+        """pg_dump of a database as SQL text: the lake's catalog, inlined rows and file statistics included."""
+        completed = subprocess.run(
+            [str(self.bin / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", CATALOG_USER, dbname],
+            capture_output=True, text=True, check=True, timeout=300, env={**os.environ, "PGPASSWORD": self.password},
+        )  # fmt: skip
+        return completed.stdout
+
     def create_database(self) -> str:
         name = f"lake_{uuid.uuid4().hex[:12]}"
         self.execute(f"CREATE DATABASE {name}")
