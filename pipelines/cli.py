@@ -647,6 +647,40 @@ def report(
 
 
 @app.command()
+def migrate(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            help="A DuckDB warehouse file, or the folder of EXPORT DATABASE ... (FORMAT parquet) of one.",
+        ),
+    ],
+) -> None:
+    """Copy a warehouse (every table of raw, staging and the marts) into the configured one, usually the lake
+    (WAREHOUSE_BACKEND=ducklake), in one transaction. The target must hold no interactions yet."""
+    from interactions_etl.lake import lake_of
+    from interactions_etl.migrate import MigrationError
+    from interactions_etl.migrate import migrate as copy_warehouse
+
+    settings = _settings()
+    lake = lake_of(settings)
+    target = lake if lake is not None else settings.warehouse_path
+    if lake is None and Path(source).resolve() == settings.warehouse_path.resolve():
+        _die(
+            f"--from {source} is the configured warehouse itself: set WAREHOUSE_BACKEND=ducklake (docs/scale.md)"
+        )
+    try:
+        report = copy_warehouse(source, target)
+    except MigrationError as exc:
+        _die(str(exc))
+    for table, rows in report.rows.items():
+        typer.echo(f"{table}: {rows:,} rows")
+    if report.skipped:
+        typer.echo(f"not in the source (kept empty): {', '.join(report.skipped)}")
+    typer.echo(f"copied {source} into {target}")
+
+
+@app.command()
 def config(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print README's table of the settings and their defaults.")
