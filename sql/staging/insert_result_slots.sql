@@ -13,9 +13,9 @@ executions AS (
     SELECT
         execution_id,
         CAST(min(event_at) AT TIME ZONE 'UTC' AS DATE) AS execution_date,
-        any_value(retriever_id) AS retriever_id,
-        any_value(device) AS device,
-        any_value(query_text) AS query_text,
+        arg_min(retriever_id, (event_at, interaction_id, interaction_type)) AS retriever_id,
+        arg_min(device, (event_at, interaction_id, interaction_type)) AS device,
+        arg_min(query_text, (event_at, interaction_id, interaction_type)) AS query_text,
         bool_or(interaction_type IN ('impression', 'view')) AS tracked,
         max(position) FILTER (WHERE interaction_type = 'click') AS last_click_position
     FROM events
@@ -26,7 +26,7 @@ slot_events AS (
     SELECT
         execution_id,
         position,
-        any_value(feature_id) AS feature_id,
+        arg_min(feature_id, (event_at, interaction_id, interaction_type)) AS feature_id,
         bool_or(interaction_type IN ('impression', 'view')) AS shown,
         min(event_at) FILTER (WHERE interaction_type = 'click') AS clicked_at,
         bool_or(list_contains($conversion_types, interaction_type)) AS converted,

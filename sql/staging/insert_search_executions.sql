@@ -2,6 +2,8 @@
 -- it gathers its events up to the end of the next day (a search that crosses midnight, a purchase hours later).
 -- Impressions count shown slots (`impression`, or `view` from clients that send no impressions); clicks count
 -- clicked slots, so a slot clicked twice is one click (CTR stays a share of slots).
+-- Where an execution's events disagree (session, user, query, device), the earliest event's non-NULL value
+-- wins, ties by interaction_id: never whichever row a scan met first, so a re-run gives the same table.
 INSERT INTO staging.search_executions BY NAME
 WITH events AS (
     SELECT *
@@ -14,11 +16,11 @@ executions AS (
         execution_id,
         CAST(min(event_at) AT TIME ZONE 'UTC' AS DATE) AS execution_date,
         min(event_at) AS started_at,
-        any_value(retriever_id) AS retriever_id,
-        any_value(session_id) AS session_id,
-        any_value(user_id) AS user_id,
-        any_value(query_text) AS query_text,
-        any_value(device) AS device,
+        arg_min(retriever_id, (event_at, interaction_id, interaction_type)) AS retriever_id,
+        arg_min(session_id, (event_at, interaction_id, interaction_type)) AS session_id,
+        arg_min(user_id, (event_at, interaction_id, interaction_type)) AS user_id,
+        arg_min(query_text, (event_at, interaction_id, interaction_type)) AS query_text,
+        arg_min(device, (event_at, interaction_id, interaction_type)) AS device,
         max(result_set_size) AS result_set_size,
         count(DISTINCT position) FILTER (WHERE interaction_type IN ('impression', 'view')) AS impressions,
         count(DISTINCT position) FILTER (WHERE interaction_type = 'click') AS clicks,

@@ -256,3 +256,40 @@ def test_a_load_that_commits_after_a_later_one_is_still_refreshed(location: ware
         "SELECT count(*) FROM staging.interaction_events WHERE event_date = ?", [DAY]
     ).fetchone()[0] == len(E1)
     assert refresh_staging(con).changed_days == []  # and absorbed once
+
+
+def test_an_execution_whose_events_disagree_takes_the_earliest_events_values(
+    location: warehouse.Location,
+) -> None:
+    """Trust no input: one execution_id sent with two sessions, users and devices. The earliest event's values
+    win (ties by interaction_id), in whatever order the rows were landed, so a re-run gives the same table."""
+    early = [event(1, "e9", "2026-10-05 10:00:00", ["impression"], 0, "d0", session="s-early", user="u-early",
+                   device="desktop")]  # fmt: skip
+    late = [
+        event(
+            n,
+            "e9",
+            "2026-10-05 10:00:05",
+            ["impression"],
+            n - 1,
+            f"d{n - 1}",
+            session="s-late",
+            user="u-late",
+        )
+        for n in range(2, 6)
+    ]
+    con = warehouse.connect(location)
+    try:
+        land(con, late, "run-late-first")  # the later events landed (and stored) first
+        land(con, early, "run-early")
+        refresh_staging(con)
+        picked = con.execute(
+            "SELECT session_id, user_id, device FROM staging.search_executions WHERE execution_id = 'e9'"
+        ).fetchall()
+        slots = con.execute(
+            "SELECT DISTINCT device FROM staging.result_slots WHERE execution_id = 'e9'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert picked == [("s-early", "u-early", "desktop")]
+    assert slots == [("desktop",)]
