@@ -15,6 +15,7 @@ from the DuckDB file is said here and nowhere else:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -177,16 +178,29 @@ def connect(
     try:
         load_extensions(con, s3=lake.on_s3)
         _create_secrets(con, lake)
-        try:
-            con.execute(attach_sql(lake, read_only=read_only, snapshot=snapshot))
-        except duckdb.Error as exc:
-            raise LakeError(f"could not open {lake}: {_reason(exc)}") from None
+        _attach(con, lake, read_only=read_only, snapshot=snapshot)
         con.execute(f"USE {ALIAS}")
         con.execute("SET TimeZone = 'UTC'")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _attach(con: duckdb.DuckDBPyConnection, lake: Lake, *, read_only: bool, snapshot: int | None) -> None:
+    """ATTACH, which creates the catalog's tables on a new lake. Processes that open a new lake at the same moment
+    (the first parallel loads) race to create them: the losers see "already exists", and their next attempt
+    finds the catalog the winner made."""
+    for attempt in range(5):
+        try:
+            con.execute(attach_sql(lake, read_only=read_only, snapshot=snapshot))
+            return
+        except duckdb.Error as exc:
+            if "already exists" not in str(exc) or attempt == 4:
+                raise LakeError(f"could not open {lake}: {_reason(exc)}") from None
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DETACH {ALIAS}")
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _reason(exc: duckdb.Error) -> str:

@@ -49,3 +49,26 @@ def test_a_file_written_by_duckdb_2_says_what_to_do() -> None:
     with pytest.raises(warehouse.WarehouseVersionError) as raised:
         warehouse.connect(fixture, read_only=True)
     assert "interactions migrate --from" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_processes_opening_a_new_lake_at_once_all_succeed(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The first parallel loads of a new lake each create its catalog on ATTACH: the race is retried."""
+    import subprocess
+    import sys
+
+    from tests.services import location_arg
+
+    lake = postgres_server.lake(tmp_path / "lake-data")
+    script = (
+        "import sys\nfrom interactions_etl import warehouse\nfrom tests.services import location_from_arg\n"
+        "warehouse.connect(location_from_arg(sys.argv[1])).close()\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, location_arg(lake)], cwd=root, stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=300)[1].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, [e[-500:] for e in errors if e]
