@@ -25,6 +25,9 @@ from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_WAR
 MAY_HOLD_A_SECRET = frozenset({"ducklake_catalog"})
 
 
+WAREHOUSE_SCHEMAS = frozenset({"raw", "staging", "marts", "main"})
+
+
 class SettingsError(ValueError):
     """A variable that does not parse, named with its value in one line (secrets are not repeated)."""
 
@@ -150,6 +153,16 @@ class Settings(BaseSettings):
         description="The Dagster instance the CLI, the demo and `python3 dev.py dagster` share (run history, "
         "queue, pool limit).",
     )
+
+    @field_validator("warehouse_path", "published_warehouse_path")
+    @classmethod
+    def _not_a_schema_name(cls, value: Path | None) -> Path | None:
+        # DuckDB names a file's database after its stem: `marts.duckdb` would make `marts.x` ambiguous.
+        if value is not None and value.stem.lower() in WAREHOUSE_SCHEMAS:
+            raise ValueError(
+                f"a file named {value.stem!r} clashes with the warehouse's schema of that name; choose another name"
+            )
+        return value
 
     @field_validator("ducklake_catalog")
     @classmethod

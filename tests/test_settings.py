@@ -125,3 +125,14 @@ def test_readme_carries_the_settings_table() -> None:
     readme = (ROOT / "README.md").read_text()
     assert markdown_table() in readme, "regenerate it: python3 dev.py run interactions config --markdown"
     assert markdown_table().count("\n") == len(Settings.model_fields) + 2
+
+
+def test_a_warehouse_file_named_like_a_schema_is_refused() -> None:
+    """DuckDB names a file's database after its stem: `marts.duckdb` makes `marts.search_ctr` ambiguous."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings(warehouse_path=Path("data/marts.duckdb"))
+    assert "clashes with the warehouse's schema" in str(raised.value)
+    assert (
+        load_settings(warehouse_path=Path("data/marts-2026.duckdb")).warehouse_path.name
+        == "marts-2026.duckdb"
+    )
