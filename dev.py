@@ -168,6 +168,7 @@ def main(argv: list[str]) -> int:
         tests = run(str(BIN / "python"), "-m", "pytest", *workers, *rest)
         return tests or lint
     if task == "bench":
+        ensure_postgresql()  # benchmarks/lake.py runs its own PostgreSQL
         if "--smoke" not in rest:  # the smoke run (CI) leaves the peers out: minutes, not an install
             ensure_benchmark_peers()
         return run(str(BIN / "python"), str(ROOT / "benchmarks" / "run_all.py"), *rest)

@@ -25,6 +25,10 @@ from interactions_etl import warehouse
 # instance's dagster.yaml (pipelines/dagster.yaml) limits the pool to one run at a time, at run granularity:
 # the three runs of a nightly tick, a backfill and a click in the UI queue instead of failing on the lock.
 WAREHOUSE_POOL = "duckdb_warehouse"
+# On a lake (WAREHOUSE_BACKEND=ducklake) many processes may write, so the partition loads leave that pool for
+# this one, limited to DUCKLAKE_PARALLEL_LOADS runs (pipelines/instance.py sets it); the downstream refresh
+# stays in WAREHOUSE_POOL, one run at a time.
+LOAD_POOL = "interactions_loads"
 
 
 def single_run_backfill() -> BackfillPolicy:
@@ -33,13 +37,20 @@ def single_run_backfill() -> BackfillPolicy:
     return BackfillPolicy.single_run()
 
 
-def warehouse_asset(**kwargs: Any) -> Callable[..., Any]:
-    """`@asset` in the warehouse pool with the single-run backfill policy. Dagster flags `backfill_policy` on
-    `@asset` (not on `@multi_asset`) as beta; we rely on it knowingly, so the warning is not repeated at every
-    start-up of `dagster dev` and the CLI."""
+def one_run_per_partition() -> BackfillPolicy:
+    """A range of days as one run per day: on a lake the days load in parallel, up to the pool's limit."""
+    return BackfillPolicy.multi_run(1)
+
+
+def warehouse_asset(
+    *, pool: str = WAREHOUSE_POOL, backfill_policy: BackfillPolicy | None = None, **kwargs: Any
+) -> Callable[..., Any]:
+    """`@asset` in the warehouse pool with the single-run backfill policy (unless told otherwise). Dagster flags
+    `backfill_policy` on `@asset` (not on `@multi_asset`) as beta; we rely on it knowingly, so the warning is
+    not repeated at every start-up of `dagster dev` and the CLI."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
-        return asset(pool=WAREHOUSE_POOL, backfill_policy=single_run_backfill(), **kwargs)
+        return asset(pool=pool, backfill_policy=backfill_policy or single_run_backfill(), **kwargs)
 
 
 def nightly_freshness(deadline: time) -> FreshnessPolicy:

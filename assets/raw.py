@@ -19,8 +19,11 @@ from pydantic import Field
 
 from interactions_etl import warehouse
 from interactions_etl.assets.policies import (
+    LOAD_POOL,
+    WAREHOUSE_POOL,
     newest_expected_day,
     nightly_freshness,
+    one_run_per_partition,
     table_metadata,
     warehouse_asset,
 )
@@ -53,12 +56,15 @@ class RawInteractionsConfig(Config):
 
 
 def build_raw_interactions(
-    partitions: DailyPartitionsDefinition, freshness_deadline: time
+    partitions: DailyPartitionsDefinition, freshness_deadline: time, *, parallel: bool = False
 ) -> AssetsDefinition:
     """The asset for the configured partitions and freshness deadline (INTERACTIONS_START_DATE,
-    INTERACTIONS_FRESHNESS_DEADLINE_UTC), built by the definitions from the settings."""
+    INTERACTIONS_FRESHNESS_DEADLINE_UTC), built by the definitions from the settings. `parallel` (a lake):
+    the loads' own pool, and a backfill as one run per day."""
 
     @warehouse_asset(
+        pool=LOAD_POOL if parallel else WAREHOUSE_POOL,
+        backfill_policy=one_run_per_partition() if parallel else None,
         name="raw_interactions",
         group_name="raw",
         partitions_def=partitions,

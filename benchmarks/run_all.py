@@ -34,12 +34,15 @@ FULL = [
     ["marts_build.py", "--sizes", "10950000", "--days", "365"],
     # Last: the longest (70 minutes on the documented host, two thirds of it generating the traffic).
     ["marts_build.py", "--sizes", "50000000", "--memory-limit", "12GB"],
+    # The lake against the file: parallel backfills, the nightly commit as the lake grows, marts, publishing.
+    ["lake.py"],
 ]
 SMOKE = [
     ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
     ["marts_build.py", "--sizes", "30000", "--days", "3"],
     ["em_counts_vs_slots.py", "--per-day", "50000", "--days", "1", "--min-pair-impressions", "20"],
     ["nightly_tick.py", "--per-day", "2000"],
+    ["lake.py", "--smoke"],
 ]
 
 

@@ -303,7 +303,10 @@ def run_loads(days: list[date], settings: Settings) -> None:
         "dagster/asset_partition_range_start": days[0].isoformat(),
         "dagster/asset_partition_range_end": days[-1].isoformat(),
     }
-    home = ensure_dagster_home(settings.dagster_home.resolve())
+    on_lake = settings.warehouse_backend == "ducklake"
+    home = ensure_dagster_home(
+        settings.dagster_home.resolve(), settings.ducklake_parallel_loads if on_lake else None
+    )
     typer.echo(
         f"running interactions_job for {days[0]}..{days[-1]} ({len(days)} days); Dagster instance: {home}"
     )

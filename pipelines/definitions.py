@@ -25,9 +25,19 @@ from interactions_etl.assets.report import position_bias_report
 from interactions_etl.assets.staging import staging_tables
 from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
 from interactions_etl.run_progress import asset_messages_logger
-from interactions_etl.schedules import build_nightly_schedule
+from interactions_etl.schedules import build_nightly_schedule, build_refresh_sensor
 from interactions_etl.settings import Settings, load_settings
 
+LOAD_JOB = "interactions_load_job"
+REFRESH_JOB = "interactions_refresh_job"
+LOAD_JOB_DESCRIPTION = (
+    "On a lake: load the partition's day into raw.interactions; runs of several days run in parallel, up to "
+    "DUCKLAKE_PARALLEL_LOADS, and each success queues the refresh."
+)
+REFRESH_JOB_DESCRIPTION = (
+    "On a lake: refresh staging, the marts, the position-bias report and the published snapshot for every load "
+    "committed since the last refresh; one run at a time."
+)
 JOB_DESCRIPTION = (
     "Load the partition's day (a range: one run, day by day) into raw.interactions, then refresh staging, the "
     "marts, the position-bias report and the analysts' copy for the days that changed."
@@ -101,35 +111,60 @@ def process_resources(settings: Settings) -> dict[str, Any]:
 
 
 def build_definitions(settings: Settings, resources: dict[str, Any] | None = None) -> Definitions:
-    """The assets, the job, the nightly schedule and the resources for `settings`."""
-    assets = [
-        build_raw_interactions(
-            daily_partitions(settings.interactions_start_date), settings.interactions_freshness_deadline_utc
-        ),
-        # Unpartitioned assets rebuilt after every load, in the same run: the SQL tables, the report, the copy.
+    """The assets, the jobs, the nightly schedule and the resources for `settings`."""
+    on_lake = settings.warehouse_backend == "ducklake"
+    raw = build_raw_interactions(
+        daily_partitions(settings.interactions_start_date),
+        settings.interactions_freshness_deadline_utc,
+        parallel=on_lake,
+    )
+    # Unpartitioned assets rebuilt after loads: the SQL tables, the report, the analysts' copy (or snapshot).
+    downstream = [
         staging_tables,
         mart_tables,
         position_bias_report,
         build_published_warehouse(settings.interactions_freshness_deadline_utc),
     ]
-    # The one mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its
-    # day (or range of days) and then refreshes everything downstream for the days that changed. A failed load
-    # or blocking check fails the run and skips what is downstream of it.
+    assets = [raw, *downstream]
+    # The mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its day (or
+    # range of days) and then refreshes everything downstream for the days that changed. A failed load or
+    # blocking check fails the run and skips what is downstream of it.
     job = define_asset_job(
         "interactions_job",
         selection=AssetSelection.assets(*assets),
         description=JOB_DESCRIPTION,
-        # The steps form one chain on one DuckDB file: a process per step would only add start-up time.
+        # The steps form one chain on one warehouse: a process per step would only add start-up time.
         executor_def=in_process_executor,
     )
+    jobs = [job]
+    sensors = []
+    nightly_job = job
+    if on_lake:
+        # On a lake the days load in parallel runs (the pool `interactions_loads`) and the refresh follows in a
+        # run of its own (the pool `duckdb_warehouse`, one at a time), started by a sensor after each load.
+        load_job = define_asset_job(
+            LOAD_JOB, selection=AssetSelection.assets(raw), description=LOAD_JOB_DESCRIPTION,
+            executor_def=in_process_executor,
+        )  # fmt: skip
+        refresh_job = define_asset_job(
+            REFRESH_JOB, selection=AssetSelection.assets(*downstream), description=REFRESH_JOB_DESCRIPTION,
+            executor_def=in_process_executor,
+        )  # fmt: skip
+        jobs += [load_job, refresh_job]
+        sensors.append(build_refresh_sensor(load_job, refresh_job))
+        nightly_job = load_job
     return Definitions(
         assets=assets,
-        jobs=[job],
+        jobs=jobs,
         schedules=[
             build_nightly_schedule(
-                job, settings.interactions_nightly_cron, settings.interactions_lookback_days
+                nightly_job,
+                settings.interactions_nightly_cron,
+                settings.interactions_lookback_days,
+                parallel=on_lake,
             )
         ],
+        sensors=sensors,
         resources=resources if resources is not None else dagster_resources(settings),
         executor=in_process_executor,  # runs launched from the UI too
         # Dagster's console logger as always; the CLI adds `asset_messages` for its progress lines.

@@ -8,6 +8,7 @@ installs the package where it is missing; a machine without it skips the lake te
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -130,11 +131,16 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} dbname={dbname} user={CATALOG_USER}"
 
     def execute(self, statement: str, dbname: str = "postgres") -> list[tuple]:
-        import psycopg
+        import psycopg2  # dagster-postgres's driver, already installed
 
-        with psycopg.connect(self.dsn(dbname), password=self.password, autocommit=True) as con:
-            cursor = con.execute(statement)
-            return cursor.fetchall() if cursor.description else []
+        con = psycopg2.connect(self.dsn(dbname), password=self.password)
+        try:
+            con.autocommit = True  # CREATE DATABASE runs outside a transaction
+            with con.cursor() as cursor:
+                cursor.execute(statement)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            con.close()
 
     def dump(self, dbname: str) -> str:
         """pg_dump of a database as SQL text: the lake's catalog, inlined rows and file statistics included."""
@@ -143,6 +149,35 @@ class PostgresServer:
             capture_output=True, text=True, check=True, timeout=300, env={**os.environ, "PGPASSWORD": self.password},
         )  # fmt: skip
         return completed.stdout
+
+    def readable_values(self, dbname: str) -> bytes:
+        """Every value of every table in the database, zlib blobs decompressed (Dagster compresses its run
+        snapshots): what a secret search must read, since a compressed key would not show in a dump."""
+        import zlib
+
+        import psycopg2
+
+        parts: list[bytes] = []
+        con = psycopg2.connect(self.dsn(dbname), password=self.password)
+        try:
+            with con.cursor() as cursor:
+                cursor.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                )
+                for (table,) in cursor.fetchall():
+                    cursor.execute(f'SELECT * FROM "{table}"')
+                    for row in cursor.fetchall():
+                        for value in row:
+                            if isinstance(value, memoryview | bytes):
+                                data = bytes(value)
+                                parts.append(data)
+                                with contextlib.suppress(zlib.error):
+                                    parts.append(zlib.decompress(data))
+                            elif value is not None:
+                                parts.append(str(value).encode())
+        finally:
+            con.close()
+        return b"\n".join(parts)
 
     def create_database(self) -> str:
         name = f"lake_{uuid.uuid4().hex[:12]}"

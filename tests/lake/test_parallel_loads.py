@@ -33,7 +33,7 @@ from tests.services import location_arg
 
 START = date(2026, 10, 5)
 DAYS = [START + timedelta(days=i) for i in range(4)]
-PER_DAY = 4000
+PER_DAY = 3000
 ROOT = Path(__file__).resolve().parents[2]
 
 LOAD = textwrap.dedent(

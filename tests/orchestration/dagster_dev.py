@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,17 +62,30 @@ def free_port() -> int:
 
 
 class DagsterDev:
-    def __init__(self, env: dict[str, str], cwd: Path, log_path: Path) -> None:
+    """`dg dev` by default; `command(port)` gives another process serving the UI's GraphQL on that port (the
+    webserver of a deployment, tests/orchestration/test_machines.py)."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        command: Callable[[int], list[str]] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.log_path = log_path
         dg = str(Path(sys.executable).with_name("dg"))
         self._log = log_path.open("wb")
         env = {**env, "VIRTUAL_ENV": sys.prefix}  # as `source .venv/bin/activate` (dev.py) sets it
+        argv = (
+            command(self.port)
+            if command
+            else [dg, "dev", "--target-path", str(ROOT), "-h", "127.0.0.1", "-p", str(self.port)]
+        )
         self.process = subprocess.Popen(
-            [dg, "dev", "--target-path", str(ROOT), "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
