@@ -529,14 +529,21 @@ def forget_user_command(
     if done.published is not None:
         typer.echo(f"{done.published} (the analysts' copy): published again; it held {done.published_held:,} "
                    "of the user's interactions, now none")  # fmt: skip
-    if done.reports_rewritten:
-        typer.echo(
-            f"{reports}: {len(done.reports_rewritten)} report files rewritten without the user's counts"
-        )
+    _erasure_outside_the_warehouse(
+        done.reports_rewritten, done.files_still_holding, reports, home, bool(found)
+    )
+
+
+def _erasure_outside_the_warehouse(
+    rewritten: list[Path], still_holding: list[Path], reports: Path, home: Path, found: bool
+) -> None:
+    """The reports rewritten, any file still holding the id (then exit 1), and the reminder about the API."""
+    if rewritten:
+        typer.echo(f"{reports}: {len(rewritten)} report files rewritten without the user's counts")
     elif found:
         typer.echo(f"{reports}: no report covers the user's days")
-    if done.files_still_holding:
-        names = ", ".join(str(p) for p in done.files_still_holding)
+    if still_holding:
+        names = ", ".join(str(p) for p in still_holding)
         _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
              "new DAGSTER_HOME)")  # fmt: skip
     typer.echo(f"no file under {reports} or Dagster's home {home} holds the id")
@@ -570,17 +577,9 @@ def _forget_user_on_lake(lake: Lake, user_id: str, settings: Settings) -> None:
         f"snapshots expired, {done.purged.files_deleted} unreferenced files deleted; readers attach at snapshot "
         f"{done.published_snapshot}"
     )
-    if done.reports_rewritten:
-        typer.echo(
-            f"{reports}: {len(done.reports_rewritten)} report files rewritten without the user's counts"
-        )
-    if done.files_still_holding:
-        names = ", ".join(str(p) for p in done.files_still_holding)
-        _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
-             "new DAGSTER_HOME)")  # fmt: skip
-    typer.echo(f"no file under {reports} or Dagster's home {home} holds the id")
-    if found:
-        typer.echo("Erase the user upstream too, or the next load brings the records back.")
+    _erasure_outside_the_warehouse(
+        done.reports_rewritten, done.files_still_holding, reports, home, bool(found)
+    )
 
 
 @app.command()
@@ -614,12 +613,12 @@ def report(
         keep = settings.interactions_reports_keep
     elif keep < 1:
         _die(f"--keep {keep}: keep at least 1 report")
-    from interactions_etl.lake import catalog_database, connect_published, lake_of
+    from interactions_etl.lake import connect_published, display_name, lake_of
 
     lake = lake_of(settings)
     if lake is not None:  # the newest published build, at its snapshot
         con, _ = connect_published(lake)
-        name = f"DuckLake {catalog_database(lake)}"
+        name = display_name(lake)
     else:
         path = settings.warehouse_path
         if not path.exists():

@@ -204,9 +204,7 @@ def erase_from_lake(
             from interactions_etl.report import rewrite_reports
 
             days = set(done.days) if done.interactions else None
-            rewritten = rewrite_reports(
-                con, reports_dir, days, warehouse_name=f"DuckLake {lakes.catalog_database(lake)}"
-            )
+            rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=lakes.display_name(lake))
     finally:
         con.close()
     searched = [p for p in also_search if p.exists()]

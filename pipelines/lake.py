@@ -330,3 +330,8 @@ def connect_published(
         return con, None
     con.close()
     return connect(lake, memory_limit=memory_limit, snapshot=snapshot), snapshot
+
+
+def display_name(lake: Lake) -> str:
+    """How reports and logs name the lake: by its catalog database, never by anything secret."""
+    return f"DuckLake {catalog_database(lake)}"

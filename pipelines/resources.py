@@ -9,7 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, SecretStr
 
 from interactions_etl import warehouse
-from interactions_etl.lake import Lake, S3Storage, catalog_database
+from interactions_etl.lake import Lake, S3Storage, display_name
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
 from interactions_etl.privacy import Pseudonymiser
@@ -112,7 +112,7 @@ class WarehouseResource(ConfigurableResource):
         """What reports call the warehouse: the file's name, or the lake's catalog database."""
         location = self.location()
         if isinstance(location, Lake):
-            return f"DuckLake {catalog_database(location)}"
+            return display_name(location)
         return os.path.basename(location)
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -87,9 +87,9 @@ def start_emulator() -> Iterator[StartEmulator]:
         server.stop()
 
 
-def refresh_downstream(path: Path, marts: MartsSettings | None = None) -> None:
-    """Staging and the marts of the warehouse at `path`, as the downstream assets build them (`marts`: the
-    shipped settings unless given)."""
+def refresh_downstream(path: warehouse.Location, marts: MartsSettings | None = None) -> None:
+    """Staging and the marts of the warehouse at `path` (a file or a lake), as the downstream assets build
+    them (`marts`: the shipped settings unless given)."""
     from interactions_etl import warehouse
     from interactions_etl.marts import refresh_marts
     from interactions_etl.staging import refresh_staging

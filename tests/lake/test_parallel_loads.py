@@ -25,8 +25,7 @@ from interactions_etl.emulator.prefill import prefill
 from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.lake import Lake
 from interactions_etl.landing import load_day
-from interactions_etl.marts import refresh_marts
-from interactions_etl.staging import refresh_staging
+from tests.conftest import refresh_downstream
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 from tests.reliability.test_fault_matrix import MARTS_SETTINGS, snapshot
 from tests.services import location_arg
@@ -142,12 +141,7 @@ def test_four_loads_in_four_processes_with_a_reader(new_lake: Callable[[], Lake]
     assert all(view == expected for view in replaced_views)
     # Staging and the marts built on the lake equal those built on the file loaded one day after another.
     for location in (serial, lake):
-        con = warehouse.connect(location)
-        try:
-            refresh_staging(con)
-            refresh_marts(con, MARTS_SETTINGS)
-        finally:
-            con.close()
+        refresh_downstream(location, MARTS_SETTINGS)
     assert snapshot(lake) == snapshot(serial)
     print(f"commit conflicts retried: first round {sum(r['conflicts'] for r in first)}, "
           f"replacing round {sum(r['conflicts'] for r in again)}")  # fmt: skip
