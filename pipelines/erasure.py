@@ -128,6 +128,14 @@ def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
     return found
 
 
+def paths_holding(paths: Sequence[Path], needle: bytes) -> list[Path]:
+    """The files among `paths`, and under those that are folders, whose bytes contain `needle`."""
+    searched = [p for p in paths if p.exists()]
+    return files_holding([p for p in searched if p.is_dir()], needle) + [
+        p for p in searched if p.is_file() and file_holds(p, needle)
+    ]
+
+
 def erase_everywhere(
     path: Path,
     user_id: str,
@@ -164,10 +172,7 @@ def erase_everywhere(
             rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=path.name)
         finally:
             con.close()
-    searched = [p for p in [published_path, *also_search] if p.exists()]
-    holding = files_holding([p for p in searched if p.is_dir()], stored.encode()) + [
-        p for p in searched if p.is_file() and file_holds(p, stored.encode())
-    ]
+    holding = paths_holding([published_path, *also_search], stored.encode())
     return ErasureEverywhere(done, published, published_held, rewritten, holding)
 
 
@@ -207,8 +212,5 @@ def erase_from_lake(
             rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=lakes.display_name(lake))
     finally:
         con.close()
-    searched = [p for p in also_search if p.exists()]
-    holding = files_holding([p for p in searched if p.is_dir()], stored.encode()) + [
-        p for p in searched if p.is_file() and file_holds(p, stored.encode())
-    ]
+    holding = paths_holding(also_search, stored.encode())
     return LakeErasure(done, purged, snapshot, rewritten, holding)
