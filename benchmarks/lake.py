@@ -42,7 +42,7 @@ from interactions_etl.emulator.app import Emulator, EmulatorConfig  # noqa: E402
 from interactions_etl.emulator.generator import TrafficConfig, generate_traffic  # noqa: E402
 from interactions_etl.emulator.prefill import prefill  # noqa: E402
 from interactions_etl.emulator.server import EmulatorServer  # noqa: E402
-from interactions_etl.landing import land_records, load_day  # noqa: E402
+from interactions_etl.landing import land_records, load_day, replace_day_from_staged  # noqa: E402
 from interactions_etl.marts import refresh_marts  # noqa: E402
 from interactions_etl.mixpeek.client import MixpeekClient  # noqa: E402
 from interactions_etl.mixpeek.settings import MixpeekSettings  # noqa: E402
@@ -126,11 +126,7 @@ def nightly_commit(lake: lakes.Lake, day: date, scratch: Path, repeats: int) -> 
         started = time.perf_counter()
         with warehouse.transaction(con):
             loaded = {**params, "loaded_at": datetime.now(UTC)}
-            warehouse.run(con, "raw/log_changed_event_dates", **loaded)
-            warehouse.run(con, "raw/delete_interactions_partition", partition_date=day)
-            warehouse.run(con, "raw/delete_rejected_partition", partition_date=day)
-            warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
-            warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
+            replace_day_from_staged(con, day, loaded)  # a load's commit, its audits aside
             warehouse.run(con, "raw/log_changed_event_dates", **loaded)
         commits.append(time.perf_counter() - started)
         con.execute("DETACH staged")

@@ -329,9 +329,7 @@ def _load_once(
                     con = open_warehouse(attempt)
                     warehouse.attach(con, staged_path, "staged", read_only=True)
                     attempt.enter_context(warehouse.transaction(con))
-                    _replace_day(con, day, params)
-                    warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
-                    warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
+                    replace_day_from_staged(con, day, params)
                     _audit_and_log(con, day, report, options, fetch, params)
 
             conflicts = lakes.ConflictStats()
@@ -365,6 +363,14 @@ def _audit_and_log(
     if failures:
         raise LoadAuditError(day, failures)
     warehouse.run(con, "raw/log_changed_event_dates", **params)
+
+
+def replace_day_from_staged(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
+    """Inside the day's transaction, with the staged file attached as `staged`: the day's rows replaced by the
+    staged ones (what a lake's commit holds; benchmarks/lake.py times it)."""
+    _replace_day(con, day, params)
+    warehouse.run(con, "raw/publish_staged_interactions", partition_date=day)
+    warehouse.run(con, "raw/publish_staged_rejected", partition_date=day)
 
 
 def _replace_day(con: duckdb.DuckDBPyConnection, day: date, params: dict[str, Any]) -> None:
