@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from interactions_etl.emulator.records import RECORD_FIELDS, format_instant, to_micros
+from interactions_etl.emulator.records import format_instant, to_micros
 
 SECOND = 1_000_000
 DAY_US = 86_400 * SECOND
@@ -37,6 +37,7 @@ EXAMINATION: dict[str, tuple[float, ...]] = {
     "tablet": (0.70, 0.57, 0.43, 0.31, 0.24, 0.17, 0.12, 0.09, 0.07, 0.055, 0.045, 0.04),
 }  # fmt: skip
 PAGE_SIZE = {device: len(curve) for device, curve in EXAMINATION.items()}
+FEATURE_URI = "mixpeek://text_extractor@v1/multilingual_e5_large_instruct_v1"
 
 PRODUCTS = (
     "headphones", "earbuds", "running shoes", "sneakers", "backpack", "laptop", "laptop stand", "monitor",
@@ -388,15 +389,13 @@ class _Session:
         late_by = 0
         if rng.random() < config.late_share:
             late_by = int(rng.uniform(1, 3) * DAY_US)
-        text = world.queries[query]
-        base = {
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "execution_id": execution_id,
-            "retriever_id": spec.retriever_id,
-            "query_snapshot": {"text": text},
-            "feature_uri": "mixpeek://text_extractor@v1/multilingual_e5_large_instruct_v1",
-        }
+        device, user_id, session_id, retriever_id = (
+            self.device,
+            self.user_id,
+            self.session_id,
+            spec.retriever_id,
+        )
+        query_snapshot = {"text": world.queries[query]}  # one object per execution, as before
         out: list[tuple[int, dict[str, Any]]] = []
 
         def emit(
@@ -412,21 +411,26 @@ class _Session:
             if late_by and at + late_by < self.horizon_us:
                 recorded, occurred = at + late_by, format_instant(at)
                 counts.late_records += 1
-            record = {
+            # Written in RECORD_FIELDS order (tests/emulator/test_generator.py checks it), not re-sorted.
+            out.append((recorded, {
                 "feature_id": feature_id,
                 "interaction_type": types,
                 "position": position,
-                "metadata": {"device": self.device, "page": "search_results", **meta},
-                **base,
+                "metadata": {"device": device, "page": "search_results", **meta},
+                "user_id": user_id,
+                "session_id": session_id,
+                "execution_id": execution_id,
+                "retriever_id": retriever_id,
+                "query_snapshot": query_snapshot,
                 "document_score": score,
                 "result_set_size": size,
+                "feature_uri": FEATURE_URI,
                 "occurred_at": occurred,
                 "interaction_id": f"int_{rng.getrandbits(96):024x}",
                 "deduplicated": False,
                 "timestamp": format_instant(recorded),
                 "warning": None,
-            }
-            out.append((recorded, {key: record[key] for key in RECORD_FIELDS}))
+            }))  # fmt: skip
 
         # Tail queries find nothing more often than head queries.
         zero_odds = config.zero_results_share * (2.0 if query > len(world.queries) // 3 else 0.5)
@@ -529,10 +533,12 @@ class _Session:
             score = spec.relevance_weight * rel + spec.popularity_weight * world.popularity[doc]
             if spec.ranking_noise:
                 score += rng.gauss(0, spec.ranking_noise)
-            scored.append((score, doc, alpha))
-        scored.sort(key=lambda item: (-item[0], item[1]))
+            # Negated, so a plain sort is best first, ties by document (a query's documents are distinct, so
+            # alpha is never compared).
+            scored.append((-score, doc, alpha))
+        scored.sort()
         page = scored[: PAGE_SIZE[self.device]]
-        return [(doc, alpha, round(1 / (1 + math.exp(-score / 3)), 4)) for score, doc, alpha in page]
+        return [(doc, alpha, round(1 / (1 + math.exp(negated / 3)), 4)) for negated, doc, alpha in page]
 
 
 def generate_traffic(config: TrafficConfig) -> Traffic:

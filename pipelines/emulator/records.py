@@ -7,9 +7,10 @@ sorts and cursors compare ints, never ISO strings).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -51,13 +52,24 @@ def now_micros() -> int:
     return time.time_ns() // 1000
 
 
-def from_micros(micros: int) -> datetime:
-    return datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)
-
-
 def format_instant(micros: int) -> str:
-    """ISO-8601 in UTC with microseconds and a `Z`, the way a pydantic v2 server writes datetimes."""
-    return from_micros(micros).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO-8601 in UTC with microseconds and a `Z`, the way a pydantic v2 server writes datetimes.
+
+    By arithmetic, with the date part cached: the generator and every list page call this once per record,
+    and strftime on a datetime cost 3.5x as much (the same strings: tests/emulator/test_records.py)."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    days, second_of_day = divmod(seconds, 86_400)
+    hours, rest = divmod(second_of_day, 3_600)
+    minutes, secs = divmod(rest, 60)
+    return f"{_date_part(days)}T{hours:02d}:{minutes:02d}:{secs:02d}.{fraction:06d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_part(days_since_epoch: int) -> str:
+    return (_EPOCH + timedelta(days=days_since_epoch)).strftime("%Y-%m-%d")
+
+
+_EPOCH = date(1970, 1, 1)
 
 
 def parse_instant(value: str | datetime) -> int:
