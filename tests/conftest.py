@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 StartEmulator = Callable[..., EmulatorServer]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first (longest first is the schedule that balances best): under `python3 dev.py test`'s
-    two workers they start at once and the short ones fill in around them, instead of a minute-long file
-    running alone at the end. The order within each group is the collection order."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile` (python3 dev.py test), the longest files first: tests/scheduling.py."""
+    from tests.scheduling import make_scheduler
+
+    return make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session")
