@@ -162,7 +162,8 @@ def main(argv: list[str]) -> int:
         # Four workers (pytest-xdist), unless the command line chooses: most tests wait on servers, Dagster's
         # processes or a browser, so four keep two cores busier than two do. A file's tests share a worker, so a
         # fixture a file builds (the generated warehouse, the browser) is built once (loadgroup's xdist_group
-        # marks do nothing under pytest 9.2 with xdist 3.8: the group never reaches the node id).
+        # marks do nothing under pytest 9.2 with xdist 3.8: the group never reaches the node id); the longest
+        # files first (tests/scheduling.py).
         chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in rest)
         workers = [] if chosen else ["-n", "4", "--dist", "loadfile"]
         tests = run(str(BIN / "python"), "-m", "pytest", *workers, *rest)
