@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 StartEmulator = Callable[..., EmulatorServer]
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without xdist, and without its hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under `--dist loadfile` (python3 dev.py test), the longest files first: tests/scheduling.py."""
     from tests.scheduling import make_scheduler
