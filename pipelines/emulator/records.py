@@ -56,7 +56,8 @@ def format_instant(micros: int) -> str:
     """ISO-8601 in UTC with microseconds and a `Z`, the way a pydantic v2 server writes datetimes.
 
     By arithmetic, with the date part cached: the generator and every list page call this once per record,
-    and strftime on a datetime cost 3.5x as much (the same strings: tests/emulator/test_records.py)."""
+    and strftime on a datetime cost 2.9x as much: 5.5 against 1.9 µs a call (the same strings:
+    tests/emulator/test_records.py)."""
     seconds, fraction = divmod(micros, 1_000_000)
     days, second_of_day = divmod(seconds, 86_400)
     hours, rest = divmod(second_of_day, 3_600)
