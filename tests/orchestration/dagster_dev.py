@@ -61,6 +61,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def describe_runs(runs: list[dict[str, Any]]) -> str:
+    """A line per run: its partition, status and times (UTC), to read a stuck queue from a failure's tail."""
+
+    def clock(stamp: float | None) -> str:
+        return datetime.fromtimestamp(stamp, UTC).strftime("%H:%M:%S") if stamp else "-"
+
+    return (
+        "\n".join(
+            f"  {run['runId'][:8]} {run['tags'].get('dagster/partition', '-')} {run['status']}"
+            f" created {clock(run['creationTime'])} started {clock(run['startTime'])} ended {clock(run['endTime'])}"
+            for run in sorted(runs, key=lambda run: run["creationTime"] or 0)
+        )
+        or "  (none)"
+    )
+
+
 class DagsterDev:
     """`dg dev` by default; `command(port)` gives another process serving the UI's GraphQL on that port (the
     webserver of a deployment, tests/orchestration/test_machines.py)."""
@@ -149,13 +165,22 @@ class DagsterDev:
             if len(runs) >= count and all(run["status"] in TERMINAL for run in runs):
                 return runs
             time.sleep(2)
-        raise TimeoutError(f"runs not finished after {timeout} s: {runs}\n{self.output()[-4000:]}")
+        # The runs last: CI keeps the tail of a failure's output.
+        raise TimeoutError(
+            f"{self.output()[-4000:]}\n{job_name}: {len(runs)} of {count} runs, not all finished after "
+            f"{timeout} s:\n{describe_runs(runs)}"
+        )
 
     def one_tick(self, schedule: str, job_name: str, runs: int, timeout: float) -> list[dict[str, Any]]:
         """Switch the schedule on, wait for its tick's `runs` runs to finish, switch it off again."""
         state = self.start_schedule(schedule)
+        switched_on = datetime.now(UTC)
         try:
             return self.wait_for_runs(job_name, count=runs, timeout=timeout)
+        except TimeoutError as stuck:
+            raise TimeoutError(
+                f"{stuck}\n{schedule} switched on at {switched_on:%H:%M:%S}, given up at {datetime.now(UTC):%H:%M:%S}"
+            ) from None
         finally:
             self.stop_schedule(state)
 
