@@ -20,6 +20,7 @@ from dagster import (
     schedule,
 )
 
+PARTITION_TAG = "dagster/partition"  # what Dagster tags a partition's run with
 JobLike = Any  # dagster's asset-job type is not exported at the top level
 
 
@@ -49,11 +50,26 @@ def build_nightly_schedule(
         f"day, {how}",
         default_status=DefaultScheduleStatus.STOPPED,
     )
-    def nightly(context: ScheduleEvaluationContext):
+    def nightly(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
         tick = context.scheduled_execution_time
-        for key in nightly_partition_keys(tick, lookback_days):
-            # One run per day; the run_key makes a re-evaluated tick idempotent.
-            yield RunRequest(run_key=f"{tick:%Y-%m-%d}:{key}", partition_key=key)
+        # A day whose run from an earlier tick still waits in the queue is not queued again: that run has not
+        # fetched yet and will fetch what this one would. Ticks that come faster than the runs end (a frequent
+        # cron on a busy machine) then leave one run per day in the queue, not a backlog that grows each tick.
+        waiting = {
+            run.tags.get(PARTITION_TAG)
+            for run in context.instance.get_runs(
+                filters=RunsFilter(
+                    job_name=job.name, statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+                )
+            )
+        }
+        keys = [key for key in nightly_partition_keys(tick, lookback_days) if key not in waiting]
+        if not keys:
+            return SkipReason(
+                f"every day of this tick has a run in the queue already: {sorted(waiting - {None})}"
+            )
+        # One run per day; the run_key makes a re-evaluated tick idempotent.
+        return [RunRequest(run_key=f"{tick:%Y-%m-%d}:{key}", partition_key=key) for key in keys]
 
     return nightly
 

@@ -7,7 +7,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-from dagster import AssetCheckSeverity, AssetKey, Definitions, build_schedule_context, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    Definitions,
+    build_schedule_context,
+    instance_for_test,
+    materialize,
+)
+from dagster._core.definitions.schedule_definition import ScheduleExecutionData
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 from interactions_etl.assets.raw import build_raw_interactions, daily_partitions
 from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
@@ -58,12 +70,61 @@ def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
     tick = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
     assert nightly_partition_keys(tick, 2) == ["2026-10-31", "2026-11-01", "2026-11-02"]
     schedule = defs.get_schedule_def("nightly_interactions")
-    with build_schedule_context(
-        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-    ) as context:
+    with (
+        instance_for_test() as instance,
+        build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        ) as context,
+    ):
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-10-31", "2026-11-01", "2026-11-02"]
     assert len({r.run_key for r in requests}) == 3
+
+
+def test_a_tick_does_not_queue_a_day_whose_run_still_waits(monkeypatch) -> None:
+    """Ticks faster than the runs (a frequent cron on a busy machine) keep one waiting run per day."""
+    monkeypatch.setenv("MIXPEEK_API_KEY", "sk_from_env")
+    monkeypatch.setenv("MIXPEEK_NAMESPACE", "ns_env")
+    monkeypatch.setenv("INTERACTIONS_LOOKBACK_DAYS", "2")
+    from interactions_etl.definitions import defs as load_defs
+
+    defs = load_defs()
+    schedule = defs.get_schedule_def("nightly_interactions")
+    tick = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+
+    def tick_result(instance: DagsterInstance) -> ScheduleExecutionData:
+        with build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        ) as context:
+            return schedule.evaluate_tick(context)
+
+    def add_run(
+        instance: DagsterInstance, day: str, status: DagsterRunStatus, job: str = "interactions_job"
+    ) -> None:
+        # A queued run names the code location it is to be launched from (as the daemon's queue needs it).
+        location = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=4000, location_name="interactions_etl")
+        origin = RemoteJobOrigin(
+            repository_origin=RemoteRepositoryOrigin(location, "__repository__"), job_name=job
+        )
+        instance.add_run(
+            DagsterRun(job_name=job, status=status, remote_job_origin=origin, tags={"dagster/partition": day})
+        )
+
+    with instance_for_test() as instance:
+        add_run(instance, "2026-10-31", DagsterRunStatus.QUEUED)  # waits: not queued again
+        add_run(
+            instance, "2026-11-01", DagsterRunStatus.STARTED
+        )  # may have fetched before late events: again
+        add_run(instance, "2026-11-02", DagsterRunStatus.SUCCESS)
+        add_run(instance, "2026-11-02", DagsterRunStatus.QUEUED, job="another_job")  # another job's queue
+        requests = tick_result(instance).run_requests or []
+        assert [r.partition_key for r in requests] == ["2026-11-01", "2026-11-02"]
+
+        add_run(instance, "2026-11-01", DagsterRunStatus.QUEUED)
+        add_run(instance, "2026-11-02", DagsterRunStatus.NOT_STARTED)
+        result = tick_result(instance)
+        assert not result.run_requests
+        assert "2026-10-31" in (result.skip_message or "") and "2026-11-02" in (result.skip_message or "")
 
 
 def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
