@@ -28,14 +28,24 @@ REPOSITORY = "__repository__"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
-def emulator_with_last_days(api_key: str, namespace: str, *, days: int, per_day: int) -> Emulator:
-    """An emulator at the pro tier holding the `days` UTC days that end yesterday: what a tick asks for."""
+def emulator_with_last_days(
+    api_key: str, namespace: str, *, days: int, per_day: int, and_today: bool = False
+) -> Emulator:
+    """An emulator at the pro tier holding the `days` UTC days that end yesterday: what a tick asks for. With
+    `and_today`, today too, so that a tick after midnight (a test started before it) finds its days as well."""
     emulator = Emulator(
         EmulatorConfig(api_keys={api_key: None}, namespaces=[namespace], rate_limit=RateLimit.tier("pro"))
     )
     first = datetime.now(UTC).date() - timedelta(days=days)
-    prefill(emulator, namespace, seed=11, start=first, days=days, per_day=per_day)
+    prefill(emulator, namespace, seed=11, start=first, days=days + (1 if and_today else 0), per_day=per_day)
     return emulator
+
+
+def days_of_the_tick(runs: list[dict[str, Any]], days: int) -> set[str]:
+    """The days a nightly tick asks for: the `days` UTC days before the date of the tick that made `runs` (not
+    the date now, which may be the next day: a tick at 23:59, runs ending after midnight)."""
+    tick = datetime.fromtimestamp(min(run["creationTime"] for run in runs), UTC).date()
+    return {(tick - timedelta(days=back)).isoformat() for back in range(1, days + 1)}
 
 
 def deployment_env(base_url: str, api_key: str, namespace: str, folder: Path) -> dict[str, str]:
@@ -156,33 +166,60 @@ class DagsterDev:
             run["tags"] = {tag["key"]: tag["value"] for tag in run["tags"]}
         return runs
 
-    def wait_for_runs(self, job_name: str, count: int, timeout: float) -> list[dict[str, Any]]:
-        """The first `count` runs of the job once all of them have finished."""
-        deadline = time.monotonic() + timeout
+    def wait_for_runs(self, job_name: str, run_ids: set[str], deadline: float) -> list[dict[str, Any]]:
+        """The job's runs `run_ids` once all of them have finished (by `deadline`, a time.monotonic())."""
         runs: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            runs = self.runs(job_name)
-            if len(runs) >= count and all(run["status"] in TERMINAL for run in runs):
+            runs = [run for run in self.runs(job_name) if run["runId"] in run_ids]
+            if len(runs) == len(run_ids) and all(run["status"] in TERMINAL for run in runs):
                 return runs
             time.sleep(2)
         # The runs last: CI keeps the tail of a failure's output.
         raise TimeoutError(
-            f"{self.output()[-4000:]}\n{job_name}: {len(runs)} of {count} runs, not all finished after "
-            f"{timeout} s:\n{describe_runs(runs)}"
+            f"{self.output()[-4000:]}\n{job_name}: {len(runs)} of {len(run_ids)} runs, not all finished:\n"
+            f"{describe_runs(self.runs(job_name))}"
         )
 
+    def schedule_ticks(self, name: str) -> list[dict[str, Any]]:
+        """The schedule's ticks, oldest first: status, run ids, error."""
+        data = self.graphql(
+            """query($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
+                 __typename ... on Schedule { scheduleState { ticks(limit: 20) {
+                   tickId status timestamp runIds error { message } } } } } }""",
+            {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+                          "scheduleName": name}},
+        )["scheduleOrError"]  # fmt: skip
+        assert data["__typename"] == "Schedule", data
+        return sorted(data["scheduleState"]["ticks"], key=lambda tick: tick["timestamp"])
+
     def one_tick(self, schedule: str, job_name: str, runs: int, timeout: float) -> list[dict[str, Any]]:
-        """Switch the schedule on, wait for its tick's `runs` runs to finish, switch it off again."""
+        """Switch the schedule on until its first tick has queued its `runs` runs, switch it off, and wait for
+        those runs to finish. The tests' cron ticks every minute and each tick queues a new set of runs (a
+        schedule's run keys are unique within a tick, not across ticks): on a busy machine the sets came faster
+        than they ran, and waiting for every run of the job never ended (CI, 2026-12-01)."""
+        deadline = time.monotonic() + timeout
         state = self.start_schedule(schedule)
         switched_on = datetime.now(UTC)
+        first: dict[str, Any] | None = None
         try:
-            return self.wait_for_runs(job_name, count=runs, timeout=timeout)
-        except TimeoutError as stuck:
-            raise TimeoutError(
-                f"{stuck}\n{schedule} switched on at {switched_on:%H:%M:%S}, given up at {datetime.now(UTC):%H:%M:%S}"
-            ) from None
+            while first is None and time.monotonic() < deadline:
+                done = [tick for tick in self.schedule_ticks(schedule) if tick["status"] != "STARTED"]
+                if not done:
+                    time.sleep(2)
+                    continue
+                first = done[0]
+                if first["status"] != "SUCCESS" or len(first["runIds"]) != runs:
+                    raise RuntimeError(
+                        f"{self.output()[-4000:]}\n{schedule}'s first tick, not {runs} runs: {first}"
+                    )
         finally:
             self.stop_schedule(state)
+        if first is None:
+            raise TimeoutError(
+                f"{self.output()[-4000:]}\n{schedule} switched on at {switched_on:%H:%M:%S}: no tick queued"
+                f" {runs} runs by {datetime.now(UTC):%H:%M:%S}: {self.schedule_ticks(schedule)}"
+            )
+        return self.wait_for_runs(job_name, set(first["runIds"]), deadline)
 
     def step_seconds(self, run_id: str) -> dict[str, float]:
         """Each step's wall time in a run."""

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,13 @@ import pytest
 from interactions_etl import lake as lakes
 from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.instance import ensure_dagster_home
-from tests.orchestration.dagster_dev import TERMINAL, DagsterDev, emulator_with_last_days, free_port
+from tests.orchestration.dagster_dev import (
+    TERMINAL,
+    DagsterDev,
+    days_of_the_tick,
+    emulator_with_last_days,
+    free_port,
+)
 from tests.services import CATALOG_USER, PostgresServer
 
 API_KEY = "sk_test_machines_90aa"
@@ -81,7 +86,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeou
 
 @pytest.fixture
 def emulator_with_last_four_days() -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator_with_last_days(API_KEY, NAMESPACE, days=DAYS, per_day=PER_DAY)) as server:
+    with EmulatorServer(
+        emulator_with_last_days(API_KEY, NAMESPACE, days=DAYS, per_day=PER_DAY, and_today=True)
+    ) as server:
         yield server
 
 
@@ -213,8 +220,7 @@ def test_runs_launched_from_the_control_machine_run_on_the_worker(
     stored = postgres_server.readable_values(dagster_db)
     assert b"DUCKLAKE_CATALOG_PASSWORD" in stored and b"MIXPEEK_API_KEY" in stored  # the control: names, read
     assert postgres_server.password.encode() not in stored and API_KEY.encode() not in stored
-    today = datetime.now(UTC).date()
-    expected = {(today - timedelta(days=back)).isoformat() for back in range(1, DAYS + 1)}
+    expected = days_of_the_tick(loads, DAYS)
     con, published = lakes.connect_published(lake)
     try:
         days = {

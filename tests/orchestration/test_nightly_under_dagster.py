@@ -6,14 +6,18 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from interactions_etl.emulator.server import EmulatorServer
-from tests.orchestration.dagster_dev import DagsterDev, deployment_env, emulator_with_last_days
+from tests.orchestration.dagster_dev import (
+    DagsterDev,
+    days_of_the_tick,
+    deployment_env,
+    emulator_with_last_days,
+)
 
 API_KEY = "sk_test_nightly_7e3a9b"
 NAMESPACE = "ns_nightly"
@@ -22,7 +26,9 @@ PER_DAY = 3000
 
 @pytest.fixture
 def emulator_with_last_three_days() -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator_with_last_days(API_KEY, NAMESPACE, days=3, per_day=PER_DAY)) as server:
+    with EmulatorServer(
+        emulator_with_last_days(API_KEY, NAMESPACE, days=3, per_day=PER_DAY, and_today=True)
+    ) as server:
         yield server
 
 
@@ -41,9 +47,7 @@ def test_a_schedule_tick_under_dagster_dev_refreshes_everything(
     finally:
         dev.stop()
 
-    today = datetime.now(UTC).date()
-    expected_days = {(today - timedelta(days=back)).isoformat() for back in (1, 2, 3)}
-    # A tick on a day after midnight of the third day would ask for a different set: the test started today.
+    expected_days = days_of_the_tick(runs, 3)
     assert {run["tags"].get("dagster/partition") for run in runs} == expected_days, runs
     assert all(run["tags"].get("dagster/schedule_name") == "nightly_interactions" for run in runs)
     assert [run["status"] for run in runs] == ["SUCCESS"] * 3, log[-4000:]
