@@ -55,12 +55,12 @@ def build_nightly_schedule(
         # A day whose run from an earlier tick still waits in the queue is not queued again: that run has not
         # fetched yet and will fetch what this one would. Ticks that come faster than the runs end (a frequent
         # cron on a busy machine) then leave one run per day in the queue, not a backlog that grows each tick.
+        # Only QUEUED counts: a run left NOT_STARTED (created, never submitted) would otherwise hold its day
+        # back for good.
         waiting = {
             run.tags.get(PARTITION_TAG)
             for run in context.instance.get_runs(
-                filters=RunsFilter(
-                    job_name=job.name, statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
-                )
+                filters=RunsFilter(job_name=job.name, statuses=[DagsterRunStatus.QUEUED])
             )
         }
         keys = [key for key in nightly_partition_keys(tick, lookback_days) if key not in waiting]

@@ -117,11 +117,14 @@ def test_a_tick_does_not_queue_a_day_whose_run_still_waits(monkeypatch) -> None:
         )  # may have fetched before late events: again
         add_run(instance, "2026-11-02", DagsterRunStatus.SUCCESS)
         add_run(instance, "2026-11-02", DagsterRunStatus.QUEUED, job="another_job")  # another job's queue
+        add_run(
+            instance, "2026-11-02", DagsterRunStatus.NOT_STARTED
+        )  # never submitted: must not hold it back
         requests = tick_result(instance).run_requests or []
         assert [r.partition_key for r in requests] == ["2026-11-01", "2026-11-02"]
 
         add_run(instance, "2026-11-01", DagsterRunStatus.QUEUED)
-        add_run(instance, "2026-11-02", DagsterRunStatus.NOT_STARTED)
+        add_run(instance, "2026-11-02", DagsterRunStatus.QUEUED)
         result = tick_result(instance)
         assert not result.run_requests
         assert "2026-10-31" in (result.skip_message or "") and "2026-11-02" in (result.skip_message or "")
