@@ -169,12 +169,12 @@ def test_runs_launched_from_the_control_machine_run_on_the_worker(
             loads = webserver.one_tick(
                 "nightly_interactions", "interactions_load_job", runs=DAYS, timeout=600
             )
-        except TimeoutError as stuck:
-            # The daemon queues and launches the runs, the code server runs them: their tails before the runs'.
+        except (TimeoutError, RuntimeError) as stuck:
+            # The daemon ticks, queues and launches the runs, the code server runs them: their tails first.
             tails = "".join(
                 f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}\n" for p in (daemon_log, code_log)
             )
-            raise TimeoutError(f"{tails}{stuck}") from None
+            raise type(stuck)(f"{tails}{stuck}") from None
         last_load_end = max(float(r["endTime"] or 0) for r in loads)
         deadline, refreshes = time.monotonic() + 300, []
         while time.monotonic() < deadline:

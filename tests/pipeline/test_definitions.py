@@ -111,15 +111,14 @@ def test_a_tick_does_not_queue_a_day_whose_run_still_waits(monkeypatch) -> None:
         )
 
     with instance_for_test() as instance:
-        add_run(instance, "2026-10-31", DagsterRunStatus.QUEUED)  # waits: not queued again
-        add_run(
-            instance, "2026-11-01", DagsterRunStatus.STARTED
-        )  # may have fetched before late events: again
+        # Waits in the queue: not queued again.
+        add_run(instance, "2026-10-31", DagsterRunStatus.QUEUED)
+        # Running, so it may have fetched before late events: queued again.
+        add_run(instance, "2026-11-01", DagsterRunStatus.STARTED)
+        # Done; queued for another job; created but never submitted: none holds the day back.
         add_run(instance, "2026-11-02", DagsterRunStatus.SUCCESS)
-        add_run(instance, "2026-11-02", DagsterRunStatus.QUEUED, job="another_job")  # another job's queue
-        add_run(
-            instance, "2026-11-02", DagsterRunStatus.NOT_STARTED
-        )  # never submitted: must not hold it back
+        add_run(instance, "2026-11-02", DagsterRunStatus.QUEUED, job="another_job")
+        add_run(instance, "2026-11-02", DagsterRunStatus.NOT_STARTED)
         requests = tick_result(instance).run_requests or []
         assert [r.partition_key for r in requests] == ["2026-11-01", "2026-11-02"]
 
