@@ -292,7 +292,7 @@ def run_loads(days: list[date], settings: Settings) -> None:
     as resources built from them, not through the environment."""
     from dagster import DagsterInstance
 
-    from interactions_etl.definitions import build_definitions, process_resources
+    from interactions_etl.definitions import build_definitions, process_resources, run_limit_tags
     from interactions_etl.instance import ensure_dagster_home
 
     warehouse_file = settings.warehouse_path
@@ -302,6 +302,8 @@ def run_loads(days: list[date], settings: Settings) -> None:
     tags = {
         "dagster/asset_partition_range_start": days[0].isoformat(),
         "dagster/asset_partition_range_end": days[-1].isoformat(),
+        # A range is one run: its limit, if a daemon watches this instance, grows with its days (0: none).
+        **run_limit_tags(settings.interactions_max_run_seconds * len(days)),
     }
     on_lake = settings.warehouse_backend == "ducklake"
     home = ensure_dagster_home(

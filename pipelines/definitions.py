@@ -110,6 +110,18 @@ def process_resources(settings: Settings) -> dict[str, Any]:
     return {name: ResourceDefinition.hardcoded_resource(resource) for name, resource in built.items()}
 
 
+# Dagster's run monitoring (the daemon, run_monitoring in pipelines/dagster.yaml) cancels a run tagged with this
+# once it has run that many seconds. The code server fails a run whose process dies, but the default run launcher
+# has no health check: a run that hangs, or whose code server went away with it, would stay Started holding its
+# pool, and every later run would wait behind it.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+
+
+def run_limit_tags(seconds: int) -> dict[str, str]:
+    """The tag that limits a run to `seconds` (INTERACTIONS_MAX_RUN_SECONDS); 0: none, no limit."""
+    return {MAX_RUNTIME_TAG: str(seconds)} if seconds > 0 else {}
+
+
 def build_definitions(settings: Settings, resources: dict[str, Any] | None = None) -> Definitions:
     """The assets, the jobs, the nightly schedule and the resources for `settings`."""
     on_lake = settings.warehouse_backend == "ducklake"
@@ -126,6 +138,8 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
         build_published_warehouse(settings.interactions_freshness_deadline_utc),
     ]
     assets = [raw, *downstream]
+    # Every run of every job is limited: from the UI, the schedule, a backfill, the lake's sensor.
+    limit = run_limit_tags(settings.interactions_max_run_seconds)
     # The mechanism behind the schedule, backfills and the CLI (docs/orchestration.md): a run loads its day (or
     # range of days) and then refreshes everything downstream for the days that changed. A failed load or
     # blocking check fails the run and skips what is downstream of it.
@@ -135,6 +149,7 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
         description=JOB_DESCRIPTION,
         # The steps form one chain on one warehouse: a process per step would only add start-up time.
         executor_def=in_process_executor,
+        tags=limit,
     )
     jobs = [job]
     sensors = []
@@ -144,11 +159,11 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
         # run of its own (the pool `duckdb_warehouse`, one at a time), started by a sensor after each load.
         load_job = define_asset_job(
             LOAD_JOB, selection=AssetSelection.assets(raw), description=LOAD_JOB_DESCRIPTION,
-            executor_def=in_process_executor,
+            executor_def=in_process_executor, tags=limit,
         )  # fmt: skip
         refresh_job = define_asset_job(
             REFRESH_JOB, selection=AssetSelection.assets(*downstream), description=REFRESH_JOB_DESCRIPTION,
-            executor_def=in_process_executor,
+            executor_def=in_process_executor, tags=limit,
         )  # fmt: skip
         jobs += [load_job, refresh_job]
         sensors.append(build_refresh_sensor(load_job, refresh_job))

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         time(6, 0),
         description="By then yesterday must be loaded and published (freshness policies, newest_day_loaded).",
     )
+    interactions_max_run_seconds: int = Field(
+        10_800,
+        ge=0,
+        description="A run longer than this is cancelled by the daemon (Dagster's run monitoring), loudly, "
+        "freeing its pool: a run that hangs, or whose code server went away, would hold the queue for good; "
+        "a CLI range gets this per day; 0: no limit.",
+    )
     # Privacy.
     interactions_pseudonymise_key: SecretStr | None = Field(
         None,

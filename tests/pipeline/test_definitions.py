@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -59,6 +60,26 @@ def test_definitions_load(monkeypatch) -> None:
     }
     schedule = defs.get_schedule_def("nightly_interactions")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+
+
+@pytest.mark.parametrize("backend", ["file", "ducklake"])
+def test_every_job_carries_the_run_limit_and_0_lifts_it(backend: str) -> None:
+    """Run monitoring ends a run by its `dagster/max_runtime` tag: every job of both shapes carries it, so runs
+    from the UI, the schedule, a backfill or the lake's sensor are all limited."""
+    from interactions_etl.definitions import build_definitions
+
+    lake = {
+        "warehouse_backend": "ducklake",
+        "ducklake_catalog": "host=db dbname=lake",
+        "ducklake_data_path": "/d/",
+    }
+    extra = lake if backend == "ducklake" else {}
+    defs = build_definitions(DEFAULTS.model_copy(update={"interactions_max_run_seconds": 900, **extra}))
+    jobs = [job for job in defs.get_repository_def().get_all_jobs() if not job.name.startswith("__")]
+    assert len(jobs) == (3 if backend == "ducklake" else 1)
+    assert all(job.tags.get("dagster/max_runtime") == "900" for job in jobs), [(j.name, j.tags) for j in jobs]
+    unlimited = build_definitions(DEFAULTS.model_copy(update={"interactions_max_run_seconds": 0, **extra}))
+    assert not any("dagster/max_runtime" in job.tags for job in unlimited.get_repository_def().get_all_jobs())
 
 
 def test_nightly_schedule_loads_yesterday_and_the_lookback(monkeypatch) -> None:
@@ -346,6 +367,9 @@ def test_interactions_load_command(server, tmp_path: Path) -> None:
     with DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
         runs = instance.get_runs()
         assert [(r.job_name, r.status.value) for r in runs] == [("interactions_job", "SUCCESS")]
+        # A range is one run: run monitoring's limit is the setting's (3 h by default) times its two days.
+        assert runs[0].tags["dagster/max_runtime"] == str(2 * 10_800)
+        assert instance.run_monitoring_enabled  # the project's dagster.yaml, written by the CLI
         assert instance.get_latest_materialization_event(AssetKey("marts_search_ctr")) is not None
         loaded = instance.get_materialized_partitions(AssetKey("raw_interactions"))
     assert loaded == {DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()}
