@@ -32,6 +32,7 @@ FILE_SECONDS: dict[str, float] = {
     "tests/report/test_report_in_chromium.py": 155,
     "tests/test_wheel.py": 135,
     "tests/orchestration/test_nightly_under_dagster.py": 120,
+    "tests/orchestration/test_run_monitoring.py": 100,
     "tests/pipeline/test_definitions.py": 105,
     "tests/lake/test_parallel_loads.py": 95,
     "tests/reliability/test_secrets.py": 90,
