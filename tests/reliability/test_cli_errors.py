@@ -102,10 +102,8 @@ def test_a_day_that_is_not_over(server: EmulatorServer, tmp_path: Path) -> None:
     to_midnight = (
         now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now
     ).total_seconds()
-    if to_midnight < 60:
-        time.sleep(
-            to_midnight + 1
-        )  # the CLI's today must be this test's today, a few seconds of start-up later
+    if to_midnight < 60:  # the CLI's today must be this test's today, a few seconds of start-up later
+        time.sleep(to_midnight + 1)
     today = datetime.now(UTC).date()
     line = one_error_line(interactions_load(tmp_path, api(server), today.isoformat(), today.isoformat()))
     assert f"{today} is today; the newest complete day is {today - timedelta(days=1)}" in line
