@@ -26,7 +26,6 @@ from interactions_etl.emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import (
     LOCATION,
     REPOSITORY,
-    TERMINAL,
     DagsterDev,
     deployment_env,
     describe_runs,
@@ -99,28 +98,15 @@ def worker_pid(dev: DagsterDev, run_id: str, deadline: float) -> int:
     raise TimeoutError(f"{dev.output()[-3000:]}\nrun {run_id} never started:\n{describe_runs(dev.runs(JOB))}")
 
 
-def wait_until_finished(dev: DagsterDev, run_id: str, deadline: float) -> dict:
-    while time.monotonic() < deadline:
-        run = run_of(dev, run_id)
-        if run["status"] in TERMINAL:
-            return run
-        time.sleep(1)
-    raise TimeoutError(
-        f"{dev.output()[-3000:]}\nrun {run_id} did not finish:\n{describe_runs(dev.runs(JOB))}"
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_killed_run_fails_and_a_hung_one_is_cancelled_so_the_next_run_goes(
     slow_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC)
-    if now - now.replace(hour=0, minute=0, second=0, microsecond=0) < timedelta(minutes=3):
-        time.sleep(180)  # both days stay in the past for the whole test
     env = deployment_env(slow_emulator.base_url, API_KEY, NAMESPACE, tmp_path)
     env["INTERACTIONS_MAX_RUN_SECONDS"] = str(MAX_RUN_SECONDS)
     watch_closely(Path(env["DAGSTER_HOME"]))
+    # The emulator holds today too (and_today): both days are there, and complete, even if midnight passed since.
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     stuck_day, next_day = (yesterday - timedelta(days=1)).isoformat(), yesterday.isoformat()
     dev = DagsterDev(env, cwd=tmp_path, log_path=tmp_path / "dagster_dev.log")
@@ -129,7 +115,7 @@ def test_a_killed_run_fails_and_a_hung_one_is_cancelled_so_the_next_run_goes(
         deadline = time.monotonic() + 420
         killed = launch(dev, stuck_day)
         os.kill(worker_pid(dev, killed, deadline), signal.SIGKILL)
-        crashed = wait_until_finished(dev, killed, time.monotonic() + 60)
+        (crashed,) = dev.wait_for_runs(JOB, {killed}, time.monotonic() + 60)
         crash_log = messages(dev, killed)
 
         slow_emulator.emulator.faults.configure(FaultConfig(latency_ms=50_000, scope="list"))
@@ -142,8 +128,8 @@ def test_a_killed_run_fails_and_a_hung_one_is_cancelled_so_the_next_run_goes(
         while run_of(dev, hung)["status"] == "STARTED" and time.monotonic() < deadline:
             time.sleep(1)
         slow_emulator.emulator.faults.configure(FaultConfig())  # the API is quick again for the next run
-        ended = wait_until_finished(dev, hung, deadline)
-        after = wait_until_finished(dev, waiting, deadline)
+        (ended,) = dev.wait_for_runs(JOB, {hung}, deadline)
+        (after,) = dev.wait_for_runs(JOB, {waiting}, deadline)
         hang_log = messages(dev, hung)
         after_log = messages(dev, waiting)
     finally:
