@@ -41,11 +41,13 @@ def daily_partitions(start: date) -> DailyPartitionsDefinition:
 CHECKS = {
     "unique_interaction_id": "No interaction_id of the partition appears twice in raw.interactions.",
     "positions_non_negative": "Every position is >= 0 (positions are 0-based).",
-    "fetched_equals_server_total": "The distinct records received equal the total the server reported for the "
-    "window (a day not yet over is rechecked by the lookback).",
+    "fetched_equals_server_total": "The distinct records received, plus the extra copies of records the server "
+    "proved it holds more than once, equal the total the server reported for the window (a day not yet over is "
+    "rechecked by the lookback).",
     "rejected_share_below_threshold": "Records quarantined in raw.rejected_interactions stay under the threshold.",
 }
 NEWEST_DAY_CHECK = "newest_day_loaded"
+SOURCE_DUPLICATES_CHECK = "source_duplicates"
 
 
 class RawInteractionsConfig(Config):
@@ -77,12 +79,19 @@ def build_raw_interactions(
         ]
         + [
             AssetCheckSpec(
+                SOURCE_DUPLICATES_CHECK,
+                asset="raw_interactions",
+                description="The server holds no record more than once. A warning only: a record held twice "
+                "lands once (its copies counted against the server's total), and a copy with other content is "
+                "quarantined, the copy with the newest timestamp, then the larger content hash, kept.",
+            ),
+            AssetCheckSpec(
                 NEWEST_DAY_CHECK,
                 asset="raw_interactions",
                 description="The newest day in raw.interactions is at least the newest day the nightly schedule "
                 f"should have loaded by now (yesterday from {freshness_deadline:%H:%M} UTC on). A warning only: "
                 "a backfill of old days still refreshes everything downstream.",
-            )
+            ),
         ],
     )
     def raw_interactions(
@@ -126,6 +135,12 @@ def build_raw_interactions(
                     f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
                     f"in {report.seconds:.1f} s"
                 )
+                if report.source_duplicates or report.conflicting_copies:
+                    context.log.warning(
+                        f"{day}: the server holds {report.source_duplicates} extra copies of records it holds "
+                        f"more than once: landed once; {report.conflicting_copies} copies with other content "
+                        "quarantined (raw.rejected_interactions)"
+                    )
         con = warehouse_db.connect(read_only=True)
         try:
             newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]
@@ -177,6 +192,20 @@ def build_raw_interactions(
                 },
             ),
         ]
+        checks.append(
+            AssetCheckResult(
+                check_name=SOURCE_DUPLICATES_CHECK,
+                passed=total("source_duplicates") == 0 and total("conflicting_copies") == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "source_duplicates": total("source_duplicates"),
+                    "conflicting_copies_quarantined": total("conflicting_copies"),
+                    "days_with_source_duplicates": MetadataValue.json(
+                        [r.partition_date.isoformat() for r in reports if r.source_duplicates]
+                    ),
+                },
+            )
+        )
         expected_newest = newest_expected_day(datetime.now(UTC), freshness_deadline)
         checks.append(
             AssetCheckResult(
@@ -202,6 +231,8 @@ def build_raw_interactions(
             "throttled": total("throttled"),
             "rejected": total("rejected"),
             "duplicates": total("duplicates"),
+            "source_duplicates": total("source_duplicates"),
+            "conflicting_copies": total("conflicting_copies"),
             "server_total": total("server_total"),
             "seconds": round(seconds, 3),
             "rows_per_second": round(total("rows") / seconds, 1) if seconds else 0.0,

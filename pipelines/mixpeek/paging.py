@@ -15,7 +15,8 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from interactions_etl.mixpeek.errors import MixpeekApiError
 from interactions_etl.mixpeek.models import ListPage
 
 MAX_OFFSET = 10_000
+MAX_PAGE = 1000  # the route's largest page
 MIN_SPLIT = timedelta(milliseconds=1)
 
 
@@ -234,7 +236,7 @@ class WindowFetcher:
         if read is None:  # pages shorter than asked: offset 10000 is reached before the total
             yield from self._split_or_refuse(window, total, report)
             return
-        if read.repeats and len(read.records) < total:
+        if read.repeats and read.held < total:
             # The order is not stable (records sharing a timestamp come back in another order on each
             # request): offset pages repeated some records and skipped others. Narrower windows put each tie
             # group in fewer pages, down to one; a millisecond holding more than a page is read again until
@@ -253,11 +255,47 @@ class WindowFetcher:
                 if more is None:
                     break
                 read.merge(more)
-                if len(read.records) >= total:
+                if read.held >= total:
                     break
         report.add(server_total=total)
         report.record_leaf(window, total)
-        yield list(read.records.values()) + read.unidentified
+        yield read.all_records()
+
+    def copies_held(self, stamps: Mapping[str, Iterable[datetime]]) -> dict[str, int | None]:
+        """How many copies of each interaction_id the server holds, read from answers that each hold one whole
+        millisecond [t, t + 1 ms) around a timestamp of the id's copies: two copies inside one answer that holds
+        its window whole cannot be a paging artifact, and copies in disjoint windows are separate records. None
+        for an id one of whose milliseconds holds more records than one answer carries."""
+        by_millisecond: dict[datetime, set[str]] = {}
+        for interaction_id, moments in stamps.items():
+            for moment in moments:
+                start = moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+                by_millisecond.setdefault(start, set()).add(interaction_id)
+        held: dict[str, int | None] = dict.fromkeys(stamps, 0)
+
+        def probe(start: datetime) -> tuple[datetime, ListPage]:
+            body = window_body(Window(start, start + MIN_SPLIT), self.client.settings.retriever_id)
+            return start, self.client.list_interactions(body, limit=MAX_PAGE, include_total=True)
+
+        workers = max(1, min(self.client.max_in_flight, len(by_millisecond)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mixpeek-copies") as pool:
+            for start, page in pool.map(probe, sorted(by_millisecond)):
+                total = page.pagination.total
+                wanted = by_millisecond[start]
+                if total is None or len(page.records) < total:  # not whole in one answer: proves nothing
+                    for interaction_id in wanted:
+                        held[interaction_id] = None
+                    continue
+                found = Counter(
+                    key.interaction_id
+                    for key in map(_key, page.records)
+                    if key is not None and key.interaction_id in wanted
+                )
+                for interaction_id in wanted:
+                    count = held[interaction_id]
+                    if count is not None:
+                        held[interaction_id] = count + found[interaction_id]
+        return held
 
     def _split_or_refuse(self, window: Window, total: int, report: WindowReport) -> Iterator[list[Any]]:
         if window.end - window.start <= MIN_SPLIT:
@@ -312,16 +350,27 @@ def _key(raw: Any) -> _Key | None:
 
 @dataclass
 class _OffsetRead:
+    """One or more offset passes over a window. A record seen again in a later answer is a paging artifact (a
+    repeat); copies of one id inside one answer are records the server holds more than once, which no paging
+    can produce: they are kept, for the landing to prove and count (pipelines/landing.py)."""
+
     records: dict[str, Any] = field(default_factory=dict)  # by interaction_id, first copy kept
+    copies: dict[str, list[Any]] = field(default_factory=dict)  # further copies held in one answer, by id
     unidentified: list[Any] = field(default_factory=list)  # no readable id: validation quarantines them
     repeats: int = 0
     pages: int = 0
+
+    @property
+    def held(self) -> int:
+        """The records the server holds that this read has seen, copies inside one answer included."""
+        return len(self.records) + sum(len(extra) for extra in self.copies.values())
 
     def add(self, page: list[Any]) -> bool:
         """Take in one page, each record decoded once; whether its timestamps are in the ascending order asked
         for (the API's ISO-8601 UTC stamps of one format sort as text)."""
         self.pages += 1
         ascending, previous = True, ""
+        in_answer: dict[str, list[Any]] = {}
         for raw in page:
             key = _key(raw)
             if key is not None and key.timestamp:
@@ -329,12 +378,30 @@ class _OffsetRead:
                 previous = key.timestamp
             if key is None or key.interaction_id is None:
                 self.unidentified.append(raw)
-            elif key.interaction_id in self.records:
+            else:
+                in_answer.setdefault(key.interaction_id, []).append(raw)
+        for interaction_id, raws in in_answer.items():
+            if interaction_id in self.records:
                 self.repeats += 1
             else:
-                self.records[key.interaction_id] = raw
+                self.records[interaction_id] = raws[0]
+            self._keep_copies(interaction_id, raws[1:])
         return ascending
+
+    def _keep_copies(self, interaction_id: str, extra: list[Any]) -> None:
+        # The most copies any one answer held: two answers holding two copies each are still two copies.
+        if len(extra) > len(self.copies.get(interaction_id, ())):
+            self.copies[interaction_id] = extra
 
     def merge(self, other: _OffsetRead) -> None:
         for interaction_id, raw in other.records.items():
             self.records.setdefault(interaction_id, raw)
+        for interaction_id, extra in other.copies.items():
+            self._keep_copies(interaction_id, extra)
+
+    def all_records(self) -> list[Any]:
+        return [
+            *self.records.values(),
+            *(raw for extra in self.copies.values() for raw in extra),
+            *self.unidentified,
+        ]

@@ -1,12 +1,5 @@
--- The same interaction_id on two pages (a page-boundary race) lands once: keep the first copy loaded.
+-- One row per interaction_id: every copy but the one kept (rank_copies_partition) leaves the partition. Equal
+-- copies are one record received twice; conflicting ones were quarantined just before.
 DELETE FROM raw.interactions
 WHERE partition_date = $partition_date
-  AND rowid IN (
-      SELECT rowid
-      FROM (
-          SELECT rowid, row_number() OVER (PARTITION BY interaction_id ORDER BY rowid) AS copy_number
-          FROM raw.interactions
-          WHERE partition_date = $partition_date
-      )
-      WHERE copy_number > 1
-  );
+  AND rowid IN (SELECT row_id FROM partition_copies WHERE copy_rank > 1);

@@ -151,7 +151,7 @@ def test_a_tick_does_not_queue_a_day_whose_run_still_waits(monkeypatch) -> None:
 
 
 def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Path) -> None:
-    from interactions_etl.assets.raw import CHECKS, NEWEST_DAY_CHECK
+    from interactions_etl.assets.raw import CHECKS, NEWEST_DAY_CHECK, SOURCE_DUPLICATES_CHECK
 
     fill(server, spread_over_day(2200))
     warehouse = tmp_path / "warehouse.duckdb"
@@ -164,8 +164,8 @@ def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Pa
         assert metadata["rows"].value == 2200 and metadata["rejected"].value == 0
         assert {"pages", "requests", "retries", "seconds", "rows_per_second"} <= set(metadata)
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-        assert set(checks) == {*CHECKS, NEWEST_DAY_CHECK}
-        assert all(checks[name].passed for name in CHECKS)
+        assert set(checks) == {*CHECKS, NEWEST_DAY_CHECK, SOURCE_DUPLICATES_CHECK}
+        assert all(checks[name].passed for name in [*CHECKS, SOURCE_DUPLICATES_CHECK])
         # DAY lies weeks back: the warehouse is behind what the nightly promises, and the check says so.
         stale = checks[NEWEST_DAY_CHECK]
         assert not stale.passed and stale.severity == AssetCheckSeverity.WARN
@@ -176,6 +176,28 @@ def test_materialize_a_partition_twice_gives_the_same_table(server, tmp_path: Pa
         )
         con.close()
     assert snapshots[0] == snapshots[1] and len(snapshots[0]) == 2200
+
+
+def test_a_server_holding_records_twice_lands_the_day_with_a_warning(server, tmp_path: Path) -> None:
+    """Issue 25: copies the server holds land once, the day materializes, and the non-blocking check
+    `source_duplicates` says how many, beside the materialization's metadata."""
+    from interactions_etl.assets.raw import SOURCE_DUPLICATES_CHECK
+    from tests.reliability.test_source_duplicates import RECORDS, held_twice
+
+    fill(server, held_twice())
+    result = materialize(
+        [raw_interactions],
+        partition_key=DAY.isoformat(),
+        resources=resources_for(server, tmp_path / "w.duckdb"),
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_interactions")[0].metadata
+    assert metadata["rows"].value == RECORDS and metadata["server_total"].value == RECORDS + 3
+    assert (metadata["source_duplicates"].value, metadata["conflicting_copies"].value) == (3, 1)
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == SOURCE_DUPLICATES_CHECK)
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert check.metadata["source_duplicates"].value == 3
+    assert check.metadata["days_with_source_duplicates"].value == [DAY.isoformat()]
 
 
 def test_dagster_cli_backfills_a_partition_range(server, tmp_path: Path) -> None:
