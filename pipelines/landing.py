@@ -90,6 +90,7 @@ class LoadReport:
     # `copies_held`): counted by the server's total, landed once.
     source_duplicates: int = 0
     conflicting_copies: int = 0  # copies of an id with other content than the one kept: quarantined
+    copies_across_days: int = 0  # copies of an id landed in another day too, the older quarantined in its day
     unproven_copies: int = 0  # copies received whose being held by the server could not be proven either way
     # The timestamp of each proven extra copy, to place it in its window when naming the windows that disagree.
     source_duplicate_stamps: list[datetime] = field(default_factory=list)
@@ -398,7 +399,7 @@ def _audit_and_log(
     """Inside the day's transaction: the audits (raising LoadAuditError, which rolls the day back), then the
     log of the event days the new rows belong to."""
     audit_started = time.perf_counter()
-    failures = audit_day(con, day, report, options.max_rejected_share, fetch.leaves)
+    failures = audit_day(con, day, report, options.max_rejected_share, fetch.leaves, params)
     report.audit_seconds = time.perf_counter() - audit_started
     if failures:
         raise LoadAuditError(day, failures)
@@ -493,9 +494,12 @@ def audit_day(
     report: LoadReport,
     max_rejected_share: float,
     leaves: Sequence[tuple[Window, int]] = (),
+    params: dict[str, Any] | None = None,
 ) -> list[str]:
     """The blocking audits of a day landed but not yet committed, each failure in words with its figures.
-    `leaves` are the windows the server gave a total for, to name those whose count disagrees."""
+    `leaves` are the windows the server gave a total for, to name those whose count disagrees. With the load's
+    `params`, an id the day shares with another day is first resolved (the newest copy kept, the other
+    quarantined in its own day), so only what could not be resolved fails the uniqueness audit."""
     failures = []
     # A server that does not apply the time filter sends other days' records: name it, beside the figures.
     if report.outside_window > max(MAX_STRAYS, MAX_STRAY_SHARE * report.fetched):
@@ -527,6 +531,11 @@ def audit_day(
             )
         )
     report.duplicate_rows = warehouse.one(con, "checks/raw_interactions_duplicate_ids", partition_date=day)[0]
+    if report.duplicate_rows and params is not None:
+        report.copies_across_days = _resolve_copies_across_days(con, day, params)
+        report.duplicate_rows = warehouse.one(
+            con, "checks/raw_interactions_duplicate_ids", partition_date=day
+        )[0]
     if report.duplicate_rows:
         failures.append(f"{report.duplicate_rows:,} rows share an interaction_id with a row of another day")
     report.negative_positions = warehouse.one(
@@ -545,6 +554,17 @@ def audit_day(
 
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _resolve_copies_across_days(con: Any, day: date, params: dict[str, Any]) -> int:
+    """Inside the day's transaction: of the copies of an id landed in several days, keep the newest and move
+    each other to its own day's quarantine, logging its event day for staging. Returns how many moved."""
+    warehouse.run(con, "raw/rank_copies_across_days", partition_date=day)
+    moved = warehouse.one(con, "raw/quarantine_copies_across_days", loaded_at=params["loaded_at"],
+                          run_id=params["run_id"])[0]  # fmt: skip
+    warehouse.run(con, "raw/log_copies_across_days", loaded_at=params["loaded_at"], run_id=params["run_id"])
+    warehouse.run(con, "raw/delete_copies_across_days")
+    return moved
 
 
 MAX_WINDOWS_NAMED = 3

@@ -7,17 +7,19 @@ still refuses the day, naming the window and how many. Under cursor and offset p
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pytest
 
+from interactions_etl import warehouse
 from interactions_etl.emulator.records import format_instant, to_micros
 from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.landing import LoadAuditError, LoadReport, load_day
+from interactions_etl.warehouse import Location
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.misbehaving import MisbehavingProxy
 
@@ -38,32 +40,39 @@ def held_twice() -> list[dict[str, Any]]:
     return [*records, *(dict(records[i]) for i in EXACT), conflicting]
 
 
-def _stamp(record: dict[str, Any]) -> Any:
-    from datetime import datetime
-
+def _stamp(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
 
 
-def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(path), read_only=True)
+def rows(location: Location, sql: str) -> list[tuple[Any, ...]]:
+    con = warehouse.connect(location, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
         con.close()
 
 
-def load(server: EmulatorServer, path: Path) -> LoadReport:
+def load(server: EmulatorServer, location: Location) -> LoadReport:
     with make_client(server) as client:
-        return load_day(client, str(path), DAY, "run-copies", sub_windows=1)
+        return load_day(client, location, DAY, "run-copies", sub_windows=1)
+
+
+@pytest.fixture(params=["file", "ducklake"])
+def new_location(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Location]:
+    """`new_location()`: an empty warehouse on each backend, a DuckDB file, then a DuckLake."""
+    if request.param == "ducklake":
+        return request.getfixturevalue("new_lake")
+    count = iter(range(100))
+    return lambda: tmp_path / f"warehouse-{next(count)}.duckdb"
 
 
 @pytest.mark.parametrize("cursors", [True, False], ids=["cursor", "offset"])
 def test_records_the_server_holds_twice_land_once_and_the_day_commits(
-    make_server, tmp_path: Path, cursors: bool
+    make_server, new_location: Callable[[], Location], cursors: bool
 ) -> None:  # type: ignore[no-untyped-def]
     server = make_server(cursor_pagination=cursors)
     fill(server, held_twice())
-    path = tmp_path / "warehouse.duckdb"
+    path = new_location()
     report = load(server, path)
     assert report.paging_mode == ("cursor" if cursors else "offset")
     assert report.server_total == RECORDS + 3
@@ -119,3 +128,50 @@ def test_a_record_really_missing_beside_copies_still_refuses_the_day(
     assert "(00:00-24:00: " not in message  # one leaf window: the day's figures are the window's
     assert "the day was not changed" in message
     assert rows(path, "SELECT count(*) FROM raw.interactions") == [(0,)]
+
+
+def test_a_record_held_in_two_days_keeps_its_newest_copy_whatever_the_order_of_the_loads(  # type: ignore[no-untyped-def]
+    server, new_location: Callable[[], Location]
+) -> None:
+    """The server re-sent a record a day later (same id, a later timestamp): each day lands, the newest copy is
+    kept in its day and the older one waits in its own day's quarantine, whichever day is loaded first; the
+    older day's event day is logged for staging to rebuild."""
+    next_day = DAY + timedelta(days=1)
+    first, second = spread_over_day(300), spread_over_day(300, next_day, start_index=1000)
+    resent = {**first[7], "timestamp": second[0]["timestamp"], "position": 9}
+    fill(server, [*first, *second, resent])
+    reason = f"a conflicting copy: the same interaction_id landed in {next_day} with the newer timestamp"
+
+    def state(path: Location) -> list[Any]:
+        return [
+            rows(
+                path,
+                "SELECT partition_date, count(*), count(DISTINCT interaction_id) FROM raw.interactions GROUP BY 1 ORDER BY 1",
+            ),
+            rows(
+                path,
+                f"SELECT partition_date, position FROM raw.interactions WHERE interaction_id = '{resent['interaction_id']}'",
+            ),
+            rows(
+                path,
+                "SELECT partition_date, interaction_id, reason FROM raw.rejected_interactions ORDER BY ALL",
+            ),
+        ]
+
+    ends = []
+    for order in ([DAY, next_day, DAY], [next_day, DAY]):
+        path = new_location()
+        with make_client(server) as client:
+            reports = [load_day(client, path, day, f"run-{i}", sub_windows=1) for i, day in enumerate(order)]
+        assert reports[1].copies_across_days == 1 and reports[1].duplicate_rows == 0
+        ends.append(state(path))
+        logged = rows(
+            path, f"SELECT DISTINCT event_date FROM raw.changed_event_dates WHERE partition_date = '{DAY}'"
+        )
+        assert (DAY,) in logged
+    assert ends[0] == ends[1]
+    per_day, kept, quarantined = ends[0]
+    assert per_day == [(DAY, 299, 299), (next_day, 301, 301)]
+    assert kept == [(next_day, 9)]
+    assert len(quarantined) == 1 and quarantined[0][:2] == (DAY, resent["interaction_id"])
+    assert quarantined[0][2].startswith(reason), quarantined[0][2]
