@@ -135,11 +135,12 @@ def build_raw_interactions(
                     f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
                     f"in {report.seconds:.1f} s"
                 )
-                if report.source_duplicates or report.conflicting_copies:
+                if report.source_duplicates or report.conflicting_copies or report.copies_across_days:
                     context.log.warning(
                         f"{day}: the server holds {report.source_duplicates} extra copies of records it holds "
-                        f"more than once: landed once; {report.conflicting_copies} copies with other content "
-                        "quarantined (raw.rejected_interactions)"
+                        f"more than once: landed once; {report.conflicting_copies} copies with other content and "
+                        f"{report.copies_across_days} older copies of ids also in another day quarantined "
+                        "(raw.rejected_interactions)"
                     )
         con = warehouse_db.connect(read_only=True)
         try:
@@ -195,11 +196,14 @@ def build_raw_interactions(
         checks.append(
             AssetCheckResult(
                 check_name=SOURCE_DUPLICATES_CHECK,
-                passed=total("source_duplicates") == 0 and total("conflicting_copies") == 0,
+                passed=not (
+                    total("source_duplicates") or total("conflicting_copies") or total("copies_across_days")
+                ),
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "source_duplicates": total("source_duplicates"),
                     "conflicting_copies_quarantined": total("conflicting_copies"),
+                    "copies_in_other_days_quarantined": total("copies_across_days"),
                     "days_with_source_duplicates": MetadataValue.json(
                         [r.partition_date.isoformat() for r in reports if r.source_duplicates]
                     ),
@@ -233,6 +237,7 @@ def build_raw_interactions(
             "duplicates": total("duplicates"),
             "source_duplicates": total("source_duplicates"),
             "conflicting_copies": total("conflicting_copies"),
+            "copies_across_days": total("copies_across_days"),
             "server_total": total("server_total"),
             "seconds": round(seconds, 3),
             "rows_per_second": round(total("rows") / seconds, 1) if seconds else 0.0,
