@@ -54,6 +54,7 @@ def forget_user(
     """Erase `user_id` as the API sends it from the warehouse's tables (`pseudonymiser`: the loads' key)."""
     user_id = stored_user_id(user_id, pseudonymiser)
     warehouse.ensure_raw_tables(con)
+    warehouse.ensure_quarantined_user_ids(con)  # quarantines of an older release: deleted by the column too
     with warehouse.transaction(con):
         warehouse.run(con, "raw/log_user_event_dates", user_id=user_id, run_id="forget-user",
                       loaded_at=datetime.now(UTC))  # fmt: skip

@@ -33,7 +33,7 @@ from interactions_etl.lake import Lake
 from interactions_etl.mixpeek.client import MixpeekClient
 from interactions_etl.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from interactions_etl.mixpeek.paging import Window, WindowFetcher, WindowReport
-from interactions_etl.privacy import Pseudonymiser
+from interactions_etl.privacy import Pseudonymiser, quarantined_user_id
 
 # Rows per INSERT: amortises the statement, keeps memory flat, and keeps the final (serial) insert short.
 BATCH_ROWS = 10_000
@@ -127,8 +127,9 @@ INTERACTION_ID = re.compile(rb'"interaction_id"\s*:\s*"([^"\\]{1,200})"')
 
 
 def _rejection(raw: bytes, reason: str, *, kept_bytes: int | None = None) -> dict[str, Any]:
-    """A quarantine row: the id where it can be read, the reason, the JSON as received (its first
-    `kept_bytes` only, for a record too large to keep)."""
+    """A quarantine row: the id and the user where they can be read, the reason, the JSON as received (its
+    first `kept_bytes` only, for a record too large to keep)."""
+    user_id = quarantined_user_id(raw)
     interaction_id = None
     if kept_bytes is None:
         try:
@@ -140,7 +141,12 @@ def _rejection(raw: bytes, reason: str, *, kept_bytes: int | None = None) -> dic
     else:
         interaction_id = _readable_id(raw)
         raw = raw[:kept_bytes]
-    return {"interaction_id": interaction_id, "reason": reason, "raw_json": raw.decode("utf-8", "replace")}
+    return {
+        "interaction_id": interaction_id,
+        "reason": reason,
+        "raw_json": raw.decode("utf-8", "replace"),
+        "user_id": user_id,
+    }
 
 
 def _readable_id(raw: bytes) -> str | None:
@@ -436,15 +442,18 @@ def _stage_batch(
     `bisect` (a staging file, where each statement commits on its own), a batch DuckDB cannot type is split in
     halves until the records it cannot take are found: those are quarantined with DuckDB's reason, the rest
     land. Without it (inside the warehouse's transaction) such a batch raises _UntypableBatch."""
+    if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
+        # The validation's rejections first: those the typed insert adds come from lines already pseudonymised.
+        for rejection in pending.rejected:
+            rejection["raw_json"] = pseudonymiser.apply(rejection["raw_json"].encode()).decode()
+            if rejection["user_id"] is not None:
+                rejection["user_id"] = pseudonymiser.pseudonym(rejection["user_id"])
     if pending.lines:
-        if pseudonymiser is not None:  # before anything is written, to disk or to DuckDB
+        if pseudonymiser is not None:
             pending.lines[:] = [pseudonymiser.apply(line) for line in pending.lines]
         _insert_typed(stage, pending.lines, batch_path, params, pending.rejected, bisect=bisect)
         pending.lines.clear()
     if pending.rejected:
-        if pseudonymiser is not None:
-            for rejection in pending.rejected:
-                rejection["raw_json"] = pseudonymiser.apply(rejection["raw_json"].encode()).decode()
         stage.register("rejected_batch", pd.DataFrame(pending.rejected))
         warehouse.run(stage, "raw/insert_rejected_batch", **params)
         stage.unregister("rejected_batch")

@@ -14,8 +14,35 @@ import hmac
 import json
 import re
 
+import orjson
+
 # A JSON string value of a "user_id" key, escapes included.
 _USER_ID_VALUE = re.compile(rb'("user_id"\s*:\s*)"((?:[^"\\]|\\.)*)"')
+
+
+def quarantined_user_id(raw: bytes) -> str | None:
+    """The user_id of a record as received, for the quarantine's column that erasure deletes by: the top-level
+    field of JSON that parses; for JSON that does not, the first `"user_id": "..."` field alone, its escapes
+    read as JSON reads them (never a match on any other field). None where there is none."""
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        found = _USER_ID_VALUE.search(raw)
+        if found is None:
+            return None
+        literal = b'"' + found.group(2) + b'"'
+        try:
+            value = json.loads(literal.decode("utf-8", "surrogateescape"))
+            value.encode("utf-8")  # a lone surrogate cannot be stored: keep the text as written
+        except (ValueError, UnicodeError):
+            return found.group(2).decode("utf-8", "replace")
+        return value
+    if not isinstance(parsed, dict):
+        return None
+    value = parsed.get("user_id")
+    if isinstance(value, bool):
+        return None
+    return str(value) if isinstance(value, str | int) else None
 
 
 class Pseudonymiser:

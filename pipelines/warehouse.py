@@ -256,6 +256,39 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: Sequence[str]) -> None:
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_tables(con, RAW_DDL)
+    if not one(con, "raw/count_rejected_user_id_column")[0]:  # a warehouse from before the column
+        ensure_quarantined_user_ids(con)
+
+
+def ensure_quarantined_user_ids(con: duckdb.DuckDBPyConnection) -> int:
+    """Migration in place: the quarantine's user_id column, added where missing, and filled for the records
+    that name a user but do not have it yet (quarantined before the column existed), parsed as a load parses
+    them (privacy.quarantined_user_id). Erasure runs it first, so that it deletes by the column alone. Returns
+    the records filled."""
+    from interactions_etl.privacy import quarantined_user_id
+
+    def add_column() -> None:
+        with transaction(con):
+            run(con, "raw/add_rejected_user_id")
+
+    if not one(con, "raw/count_rejected_user_id_column")[0]:
+        if is_lake(con):  # another process may add it at the same moment
+            lakes.retry_conflicts(add_column)
+        else:
+            run(con, "raw/add_rejected_user_id")
+    parsed = [
+        (text, quarantined_user_id(text.encode())) for (text,) in rows(con, "raw/quarantined_without_user_id")
+    ]
+    found = [(text, user_id) for text, user_id in parsed if user_id is not None]
+    if found:
+        import pandas as pd
+
+        con.register("found", pd.DataFrame(found, columns=["raw_json", "user_id"]))
+        try:
+            run(con, "raw/set_quarantined_user_ids")
+        finally:
+            con.unregister("found")
+    return len(found)
 
 
 def published_path_for(

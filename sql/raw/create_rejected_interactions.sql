@@ -5,5 +5,6 @@ CREATE TABLE IF NOT EXISTS raw.rejected_interactions (
     reason VARCHAR NOT NULL,
     raw_json VARCHAR NOT NULL,
     loaded_at TIMESTAMPTZ NOT NULL,
-    run_id VARCHAR NOT NULL
+    run_id VARCHAR NOT NULL,
+    user_id VARCHAR
 );

@@ -4,6 +4,7 @@ SELECT
     interaction_id,
     reason,
     raw_json,
+    user_id,
     $loaded_at::TIMESTAMPTZ AS loaded_at,
     $run_id AS run_id
 FROM rejected_batch;

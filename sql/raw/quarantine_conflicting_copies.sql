@@ -9,6 +9,7 @@ SELECT DISTINCT ON (losing.interaction_id, losing.content_hash)
     || strftime(kept.stamped_at, '%Y-%m-%dT%H:%M:%S.%fZ') || ', content hash ' || kept.content_hash
     || '), by the rule newest timestamp, then larger content hash' AS reason,
     losing.record_json AS raw_json,
+    json_extract_string(losing.record_json, '$.user_id') AS user_id,
     $loaded_at::TIMESTAMPTZ AS loaded_at,
     $run_id AS run_id
 FROM partition_copies AS losing

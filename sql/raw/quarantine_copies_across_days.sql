@@ -7,6 +7,7 @@ SELECT
     || ' with the newer timestamp ' || strftime(losing.kept_at, '%Y-%m-%dT%H:%M:%S.%fZ')
     || ', which is kept (the rule: newest timestamp)' AS reason,
     CAST(to_json(record) AS VARCHAR) AS raw_json,
+    record.user_id,
     $loaded_at::TIMESTAMPTZ AS loaded_at,
     $run_id AS run_id
 FROM copies_across_days AS losing

@@ -59,7 +59,7 @@ def test_forget_user_reaches_the_lakes_files_and_catalog(
     refresh_downstream(lake)
     con = warehouse.connect(lake)
     con.execute(
-        "INSERT INTO raw.rejected_interactions VALUES (DATE '2026-10-05', NULL, 'test', ?, now(), 'r')",
+        "INSERT INTO raw.rejected_interactions (partition_date, interaction_id, reason, raw_json, loaded_at, run_id) VALUES (DATE '2026-10-05', NULL, 'test', ?, now(), 'r')",
         ['{"user_id": "' + user + '", "position": "oops"'],
     )  # a quarantined record of theirs: inlined in the catalog, being small
     before = lakes.publish_snapshot(con, "before")

@@ -33,7 +33,7 @@ def test_forget_user_leaves_the_warehouse_built_without_them(tmp_path: Path) -> 
     build(full, records)
     con = warehouse.connect(full)
     con.execute(
-        "INSERT INTO raw.rejected_interactions VALUES (DATE '2026-10-05', NULL, 'test', ?, now(), 'r')",
+        "INSERT INTO raw.rejected_interactions (partition_date, interaction_id, reason, raw_json, loaded_at, run_id) VALUES (DATE '2026-10-05', NULL, 'test', ?, now(), 'r')",
         ['{"user_id": "' + user + '", "position": "oops"'],
     )
     con.execute("CHECKPOINT")
