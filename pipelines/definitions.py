@@ -25,7 +25,11 @@ from interactions_etl.assets.report import position_bias_report
 from interactions_etl.assets.staging import staging_tables
 from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
 from interactions_etl.run_progress import asset_messages_logger
-from interactions_etl.schedules import build_nightly_schedule, build_refresh_sensor
+from interactions_etl.schedules import (
+    build_nightly_schedule,
+    build_refresh_after_failed_days_sensor,
+    build_refresh_sensor,
+)
 from interactions_etl.settings import Settings, load_settings
 
 LOAD_JOB = "interactions_load_job"
@@ -164,7 +168,8 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
         executor_def=in_process_executor, tags=limit,
     )  # fmt: skip
     jobs = [job, refresh_job]
-    sensors = []
+    # On a file a backfill's range is one run: a sensor refreshes after one in which some days failed.
+    sensors = [] if on_lake else [build_refresh_after_failed_days_sensor(refresh_job)]
     nightly_job = job
     if on_lake:
         # On a lake the days load in parallel runs (the pool `interactions_loads`) and the refresh follows in a

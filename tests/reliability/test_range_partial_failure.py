@@ -103,6 +103,7 @@ def test_a_range_whose_middle_day_fails_refreshes_and_publishes_the_others(
             AssetKey("raw_interactions"), [d.isoformat() for d in (first, middle, last)], partitions
         )
         published_event = instance.get_latest_materialization_event(AssetKey("published_warehouse"))
+        sensed = sense_refresh_after(instance, runs["interactions_job"], runs["interactions_refresh_job"])
     assert loaded == {first.isoformat(), last.isoformat()}
     assert status == {
         first.isoformat(): AssetPartitionStatus.MATERIALIZED,
@@ -110,3 +111,29 @@ def test_a_range_whose_middle_day_fails_refreshes_and_publishes_the_others(
         last.isoformat(): AssetPartitionStatus.MATERIALIZED,
     }
     assert published_event is not None
+    # Under the daemon (a backfill's range is one run too), the sensor queues the same refresh, except after the
+    # CLI, whose own refresh came after the failed run.
+    assert [type(answer).__name__ for answer in sensed] == ["SkipReason", "RunRequest"], sensed
+
+
+def sense_refresh_after(instance: Any, failed_run: Any, refresh_run: Any) -> list[Any]:
+    """`refresh_after_failed_days` on the failed run: with the CLI's refresh run, then without it."""
+    from dagster import DagsterEventType, build_run_status_sensor_context
+
+    from interactions_etl.definitions import build_definitions
+    from interactions_etl.settings import Settings
+
+    repository = build_definitions(Settings.defaults()).get_repository_def()
+    sensor = repository.get_sensor_def("refresh_after_failed_days")
+    failure = next(
+        entry.dagster_event
+        for entry in instance.all_logs(failed_run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        if entry.dagster_event
+    )
+    context = build_run_status_sensor_context(
+        "refresh_after_failed_days", failure, instance, failed_run
+    ).for_run_failure()
+    answers = [sensor(context)]
+    instance.delete_run(refresh_run.run_id)
+    answers.append(sensor(context))
+    return answers
