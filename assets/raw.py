@@ -2,12 +2,14 @@
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
 from datetime import UTC, date, datetime, time
+from typing import NoReturn
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetMaterialization,
     AssetsDefinition,
     Config,
     DailyPartitionsDefinition,
@@ -28,6 +30,7 @@ from interactions_etl.assets.policies import (
     warehouse_asset,
 )
 from interactions_etl.landing import DEFAULT_MAX_REJECTED_SHARE, LoadAuditError, LoadReport, load_day
+from interactions_etl.mixpeek.errors import MixpeekApiError
 from interactions_etl.resources import MixpeekResource, WarehouseResource
 
 
@@ -55,6 +58,67 @@ class RawInteractionsConfig(Config):
         default=DEFAULT_MAX_REJECTED_SHARE,
         description="Share of a day's records that may fail validation before the day fails its audit.",
     )
+
+
+def _fails_every_day(exc: Exception) -> bool:
+    """A refused key or namespace, or a server that never answered: nothing about one day."""
+    return isinstance(exc, MixpeekApiError) and (
+        exc.status in (401, 403, 404) or exc.error_type == "ConnectError"
+    )
+
+
+def _reason(day: date, exc: Exception) -> str:
+    return str(exc) if isinstance(exc, LoadAuditError) else f"{day}: {exc}"  # an audit's names its day
+
+
+def record_landed(context: AssetExecutionContext, reports: list[LoadReport]) -> None:
+    """One materialization per landed day, for a run that fails: Dagster counts a range run's partitions one
+    by one, so these days show as materialized and the rest of the range, planned and never materialized, as
+    failed once the run fails (a backfill of failed and missing partitions picks those up)."""
+    for r in reports:
+        context.log_event(
+            AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=r.partition_date.isoformat(),
+                description="Landed in a run in which another day failed.",
+                metadata={
+                    "rows": r.rows,
+                    "rejected": r.rejected,
+                    "duplicates": r.duplicates,
+                    "server_total": r.server_total,
+                    "pages": r.pages,
+                    "requests": r.requests,
+                    "retries": r.retries,
+                    "seconds": round(r.seconds, 3),
+                },
+            )
+        )
+
+
+def fail_the_days(
+    context: AssetExecutionContext, days: list[date], reports: list[LoadReport], failed: dict[date, Exception]
+) -> NoReturn:
+    """Record the landed days, then fail the step naming each failed day and its reason. The failure skips what
+    is downstream in this run; `interactions load` refreshes it in a second run (docs/orchestration.md)."""
+    record_landed(context, reports)
+    landed = [r.partition_date.isoformat() for r in reports]
+    not_tried = [d.isoformat() for d in days if d not in failed and d.isoformat() not in landed]
+    reasons = " | ".join(_reason(day, exc) for day, exc in failed.items())
+    if len(days) == 1:
+        description = reasons
+    else:
+        description = f"{len(failed)} of {len(days)} days failed: {reasons}"
+        if not_tried:
+            description += f" | not tried after it: {', '.join(not_tried)}"
+        description += f". Landed: {', '.join(landed)}" if landed else ". No day landed"
+    raise Failure(
+        description=description,
+        metadata={
+            "failed_days": MetadataValue.json({d.isoformat(): _reason(d, e) for d, e in failed.items()}),
+            "landed_days": MetadataValue.json(landed),
+            "not_tried_days": MetadataValue.json(not_tried),
+        },
+    ) from next(iter(failed.values()))  # --verbose shows the first failure's traceback under it
 
 
 def build_raw_interactions(
@@ -101,9 +165,10 @@ def build_raw_interactions(
         warehouse_db: WarehouseResource,
     ) -> MaterializeResult:
         # One partition for the schedule, a range for a backfill (single-run policy): each day is its own
-        # transaction, so a failure on day N keeps days 1..N-1 landed and day N as it was.
+        # transaction, so a day that fails is left as it was and the loop goes on to the next (issue 25).
         days = [date.fromisoformat(key) for key in context.partition_keys]
         reports: list[LoadReport] = []
+        failed: dict[date, Exception] = {}
         pseudonymiser = warehouse_db.pseudonymiser()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
         with mixpeek.client() as client:
             for day in days:
@@ -119,16 +184,17 @@ def build_raw_interactions(
                         pseudonymiser=pseudonymiser,
                         max_rejected_share=config.max_rejected_share,
                     )
-                except LoadAuditError as exc:
-                    landed = ", ".join(r.partition_date.isoformat() for r in reports)
-                    raise Failure(
-                        description=f"{exc}"
-                        + (f" (landed before it in this run: {landed})" if landed else ""),
-                        metadata={
-                            "day": exc.day.isoformat(),
-                            "audits_failed": MetadataValue.json(exc.failures),
-                        },
-                    ) from exc
+                except (LoadAuditError, MixpeekApiError) as exc:
+                    failed[day] = exc
+                    context.log.error(_reason(day, exc))
+                    if _fails_every_day(exc):  # a wrong key or URL: the other days would only repeat it
+                        break
+                    continue
+                except Exception:
+                    # Not about the day (the warehouse locked, the disk full): the run stops here, as the
+                    # next days would fail alike, and the days landed before it still count as materialized.
+                    record_landed(context, reports)
+                    raise
                 reports.append(report)
                 context.log.info(
                     f"{day}: {report.rows} rows, {report.rejected} rejected, {report.duplicates} duplicates, "
@@ -142,6 +208,8 @@ def build_raw_interactions(
                         f"{report.copies_across_days} older copies of ids also in another day quarantined "
                         "(raw.rejected_interactions)"
                     )
+        if failed:
+            fail_the_days(context, days, reports, failed)
         con = warehouse_db.connect(read_only=True)
         try:
             newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]

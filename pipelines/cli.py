@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -289,15 +290,18 @@ def run_loads(days: list[date], settings: Settings) -> None:
     """Run `interactions_job`, the job the nightly schedule runs, in this process for the days given (a range
     is one run, as a backfill is): the loads, then everything downstream. The run is recorded in the project's
     Dagster instance (pipelines/instance.py), so `dagster dev` shows it afterwards. The settings reach Dagster
-    as resources built from them, not through the environment."""
-    from dagster import DagsterInstance
+    as resources built from them, not through the environment. A day that fails does not stop the others: when
+    some days landed, `interactions_refresh_job` refreshes what is downstream of them in a second run, and the
+    command still fails, naming the failed days."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-    from interactions_etl.definitions import build_definitions, process_resources, run_limit_tags
+    from interactions_etl.definitions import REFRESH_JOB, build_definitions, process_resources, run_limit_tags
     from interactions_etl.instance import ensure_dagster_home
 
     warehouse_file = settings.warehouse_path
     first_load = settings.warehouse_backend == "file" and not warehouse_file.exists()
-    job = build_definitions(settings, process_resources(settings)).resolve_job_def("interactions_job")
+    definitions = build_definitions(settings, process_resources(settings))
+    job = definitions.resolve_job_def("interactions_job")
     # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
     tags = {
         "dagster/asset_partition_range_start": days[0].isoformat(),
@@ -312,36 +316,90 @@ def run_loads(days: list[date], settings: Settings) -> None:
     typer.echo(
         f"running interactions_job for {days[0]}..{days[-1]} ({len(days)} days); Dagster instance: {home}"
     )
+    refreshed: _Refresh | None = None
     with DagsterInstance.from_config(str(home)) as instance:
         result = job.execute_in_process(
             instance=instance, tags=tags, run_config=CLI_RUN_CONFIG, raise_on_error=False
         )
-        failed_checks = [
-            f"{c.asset_key.to_user_string()}.{c.check_name}"
-            for c in result.get_asset_check_evaluations()
-            if not c.passed
-        ]
-        errors = [
-            (event.step_key, event.event_specific_data.error)
-            for event in result.all_events
-            if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
-        ]
+        failed_checks = _failed_checks(result)
+        errors = _step_errors(result)
         failures = [f"{step}: {_root_cause(error)}" for step, error in errors]
+        run_id = result.run_id
+        # Read from the instance: a failed step's logged materializations are stored, not in `result`.
+        landed = sorted(
+            entry.dagster_event.partition
+            for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            if entry.dagster_event
+            and entry.dagster_event.partition
+            and entry.dagster_event.asset_key == AssetKey("raw_interactions")
+        )
+        # Some days failed and others landed: the load step's failure skipped what is downstream, so those
+        # days are refreshed and published by a second run, and this one stays failed, for the failed days.
+        if not result.success and landed and {step for step, _ in errors} == {"raw_interactions"}:
+            typer.echo(f"{len(landed)} of {len(days)} days landed; refreshing what is downstream of them")
+            refresh = definitions.resolve_job_def(REFRESH_JOB).execute_in_process(
+                instance=instance, tags=run_limit_tags(settings.interactions_max_run_seconds),
+                run_config=CLI_RUN_CONFIG, raise_on_error=False,
+            )  # fmt: skip
+            failed_checks += _failed_checks(refresh)
+            refresh_errors = _step_errors(refresh)
+            errors += refresh_errors
+            refreshed = _Refresh(
+                refresh.run_id,
+                refresh.success,
+                [f"{step}: {_root_cause(error)}" for step, error in refresh_errors],
+            )
         if _verbose:
             for step, error in errors:
                 typer.echo(f"Traceback of {step}, as Dagster recorded it:\n{error.to_string()}", err=True)
-        run_id = result.run_id
     if failed_checks:
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
     if not result.success:
         if first_load and _holds_no_interactions(warehouse_file):  # no empty warehouse left behind
             for leftover in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
                 leftover.unlink(missing_ok=True)
+        if refreshed is None:
+            _die(
+                f"{'; '.join(failures) or 'the run failed'}. Nothing downstream of it was rebuilt: the analysts' "
+                f"copy and the report keep their previous state (run {run_id}; `python3 dev.py dagster` shows it)"
+            )
+        if refreshed.success:
+            _die(
+                f"{'; '.join(failures)}. The days that landed were refreshed downstream: staging, marts, report "
+                f"and analysts' copy (run {run_id} failed, run {refreshed.run_id} refreshed); re-run the failed "
+                "days once their cause is fixed"
+            )
         _die(
-            f"{'; '.join(failures) or 'the run failed'}. Nothing downstream of it was rebuilt: the analysts' "
-            f"copy and the report keep their previous state (run {run_id}; `python3 dev.py dagster` shows it)"
+            f"{'; '.join(failures)}. The refresh of the days that landed failed too: "
+            f"{'; '.join(refreshed.failures) or 'the run failed'}; the analysts' copy and the report keep their "
+            f"previous state (runs {run_id}, {refreshed.run_id})"
         )
     typer.echo(f"run {run_id} succeeded: {len(days)} days loaded, staging, marts, report and copy refreshed")
+
+
+@dataclass(frozen=True)
+class _Refresh:
+    """The second run after a range in which some days failed: what is downstream, for the days that landed."""
+
+    run_id: str
+    success: bool
+    failures: list[str]
+
+
+def _failed_checks(result: Any) -> list[str]:
+    return [
+        f"{c.asset_key.to_user_string()}.{c.check_name}"
+        for c in result.get_asset_check_evaluations()
+        if not c.passed
+    ]
+
+
+def _step_errors(result: Any) -> list[tuple[str, Any]]:
+    return [
+        (event.step_key, event.event_specific_data.error)
+        for event in result.all_events
+        if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
+    ]
 
 
 def _holds_no_interactions(path: Path) -> bool:

@@ -25,7 +25,11 @@ from interactions_etl.assets.report import position_bias_report
 from interactions_etl.assets.staging import staging_tables
 from interactions_etl.resources import MixpeekResource, ReportsResource, WarehouseResource
 from interactions_etl.run_progress import asset_messages_logger
-from interactions_etl.schedules import build_nightly_schedule, build_refresh_sensor
+from interactions_etl.schedules import (
+    build_nightly_schedule,
+    build_refresh_after_failed_days_sensor,
+    build_refresh_sensor,
+)
 from interactions_etl.settings import Settings, load_settings
 
 LOAD_JOB = "interactions_load_job"
@@ -37,6 +41,11 @@ LOAD_JOB_DESCRIPTION = (
 REFRESH_JOB_DESCRIPTION = (
     "On a lake: refresh staging, the marts, the position-bias report and the published snapshot for every load "
     "committed since the last refresh; one run at a time."
+)
+FILE_REFRESH_JOB_DESCRIPTION = (
+    "Refresh staging, the marts, the position-bias report and the analysts' copy for every day loaded since the "
+    "last refresh: what `interactions load` runs after a range in which some days failed (the days that loaded "
+    "are then published), and what to run by hand after such a backfill."
 )
 JOB_DESCRIPTION = (
     "Load the partition's day (a range: one run, day by day) into raw.interactions, then refresh staging, the "
@@ -151,8 +160,16 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
         executor_def=in_process_executor,
         tags=limit,
     )
-    jobs = [job]
-    sensors = []
+    # Everything downstream of the loads, alone. On a file: run after a range whose load step failed on some
+    # days but landed others (its failure skipped the steps after it), so those days still reach the analysts.
+    refresh_job = define_asset_job(
+        REFRESH_JOB, selection=AssetSelection.assets(*downstream),
+        description=REFRESH_JOB_DESCRIPTION if on_lake else FILE_REFRESH_JOB_DESCRIPTION,
+        executor_def=in_process_executor, tags=limit,
+    )  # fmt: skip
+    jobs = [job, refresh_job]
+    # On a file a backfill's range is one run: a sensor refreshes after one in which some days failed.
+    sensors = [] if on_lake else [build_refresh_after_failed_days_sensor(refresh_job)]
     nightly_job = job
     if on_lake:
         # On a lake the days load in parallel runs (the pool `interactions_loads`) and the refresh follows in a
@@ -161,11 +178,7 @@ def build_definitions(settings: Settings, resources: dict[str, Any] | None = Non
             LOAD_JOB, selection=AssetSelection.assets(raw), description=LOAD_JOB_DESCRIPTION,
             executor_def=in_process_executor, tags=limit,
         )  # fmt: skip
-        refresh_job = define_asset_job(
-            REFRESH_JOB, selection=AssetSelection.assets(*downstream), description=REFRESH_JOB_DESCRIPTION,
-            executor_def=in_process_executor, tags=limit,
-        )  # fmt: skip
-        jobs += [load_job, refresh_job]
+        jobs.append(load_job)
         sensors.append(build_refresh_sensor(load_job, refresh_job))
         nightly_job = load_job
     return Definitions(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagster import (
+    AssetKey,
+    DagsterEventType,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     RunsFilter,
     RunStatusSensorContext,
@@ -16,6 +19,7 @@ from dagster import (
     ScheduleEvaluationContext,
     SensorDefinition,
     SkipReason,
+    run_failure_sensor,
     run_status_sensor,
     schedule,
 )
@@ -100,3 +104,47 @@ def build_refresh_sensor(load_job: JobLike, refresh_job: JobLike) -> SensorDefin
         return RunRequest(run_key=f"after-{context.dagster_run.run_id}")
 
     return refresh_after_loads
+
+
+def build_refresh_after_failed_days_sensor(refresh_job: JobLike) -> SensorDefinition:
+    """On a file: after a run whose load step failed on some days but landed others (a backfill of a range is
+    one run), a refresh run, so the landed days reach the marts, the report and the analysts' copy as they do
+    after `interactions load`. Not when a refresh run was created after the failed run ended: the CLI starts
+    one itself, and a refresh covers every day loaded before it."""
+
+    @run_failure_sensor(
+        name="refresh_after_failed_days",
+        request_job=refresh_job,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Queues interactions_refresh_job after a run (a backfill's range) in which some days failed to "
+        "load and others landed, so those reach the analysts' copy.",
+    )
+    def refresh_after_failed_days(context: RunFailureSensorContext) -> RunRequest | SkipReason:
+        run = context.dagster_run
+        failed_steps = {event.step_key for event in context.get_step_failure_events()}
+        if failed_steps != {"raw_interactions"}:
+            return SkipReason(
+                f"run {run.run_id} failed in {sorted(filter(None, failed_steps))}, not in the load alone"
+            )
+        landed = [
+            entry
+            for entry in context.instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            if entry.dagster_event and entry.dagster_event.asset_key == AssetKey("raw_interactions")
+        ]
+        if not landed:
+            return SkipReason(f"run {run.run_id} landed no day")
+        record = context.instance.get_run_record_by_id(run.run_id)
+        ended = record.end_time if record and record.end_time else None
+        if ended is not None:
+            later = context.instance.get_runs(
+                filters=RunsFilter(
+                    job_name=refresh_job.name, created_after=datetime.fromtimestamp(ended, tz=UTC)
+                ),
+                limit=1,
+            )
+            if later:
+                return SkipReason(f"refresh run {later[0].run_id} came after run {run.run_id}")
+        return RunRequest(run_key=f"after-failed-days-{run.run_id}")
+
+    return refresh_after_failed_days

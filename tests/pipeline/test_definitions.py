@@ -76,7 +76,7 @@ def test_every_job_carries_the_run_limit_and_0_lifts_it(backend: str) -> None:
     extra = lake if backend == "ducklake" else {}
     defs = build_definitions(DEFAULTS.model_copy(update={"interactions_max_run_seconds": 900, **extra}))
     jobs = [job for job in defs.get_repository_def().get_all_jobs() if not job.name.startswith("__")]
-    assert len(jobs) == (3 if backend == "ducklake" else 1)
+    assert len(jobs) == (3 if backend == "ducklake" else 2)  # the file: interactions_job and the refresh
     assert all(job.tags.get("dagster/max_runtime") == "900" for job in jobs), [(j.name, j.tags) for j in jobs]
     unlimited = build_definitions(DEFAULTS.model_copy(update={"interactions_max_run_seconds": 0, **extra}))
     assert not any("dagster/max_runtime" in job.tags for job in unlimited.get_repository_def().get_all_jobs())
