@@ -39,7 +39,7 @@ from tests.reliability.test_fault_matrix import RUN_COLUMNS
 
 START = date(2026, 10, 5)
 FIRST, *DAYS = [START + timedelta(days=i) for i in range(5)]  # the first load makes the lake; four at once
-PER_DAY = 2000
+PER_DAY = 1000
 # The daily marts are exact functions of raw; the window fit's bootstrap is not rebuilt (nor compared).
 REBUILD = MartsSettings(curve=CurveSettings(bootstrap_replicates=0))
 
