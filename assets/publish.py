@@ -26,9 +26,8 @@ def build_settings(run_config: Mapping[str, Any]) -> tuple[StagingSettings, Mart
     def config(op: str) -> dict[str, Any]:
         return {k: v for k, v in ((ops.get(op) or {}).get("config") or {}).items() if k != "full_refresh"}
 
-    return StagingConfig(**config("staging_tables")).settings(), MartsConfig(
-        **config("mart_tables")
-    ).settings()
+    staging = StagingConfig(**config("staging_tables")).settings()
+    return staging, MartsConfig(**config("mart_tables")).settings()
 
 
 def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
@@ -67,9 +66,8 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
         if isinstance(location, Lake):  # nothing to copy: readers attach at the build's snapshot
             con = warehouse_db.connect()
             try:
-                with warehouse_db.writer_lock(
-                    "publish"
-                ):  # no day commits between the catch-up and the record
+                # No day commits between the catch-up and the snapshot recorded.
+                with warehouse_db.writer_lock("publish"):
                     catch_up_and_check(con)
                     snapshot = publish_snapshot(con, context.run.run_id)
                     # Storage follows: snapshots older than the retention expire (the published one stays) and
