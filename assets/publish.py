@@ -1,14 +1,33 @@
 """The analysts' copy of the warehouse, published after the marts and the report are built."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
+import duckdb
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue
 
 from interactions_etl import warehouse
+from interactions_etl.assets.marts import MartsConfig, failed_checks
 from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
+from interactions_etl.assets.staging import StagingConfig
 from interactions_etl.lake import Lake, publish_snapshot, purge
+from interactions_etl.marts import MartsSettings, catch_up
 from interactions_etl.resources import WarehouseResource
+from interactions_etl.staging import StagingSettings
+
+
+def build_settings(run_config: Mapping[str, Any]) -> tuple[StagingSettings, MartsSettings]:
+    """The staging and marts settings this run's refreshes used (their ops' config, else the defaults): a
+    catch-up builds the days it adds as the run built its own."""
+    ops = run_config.get("ops") or {}
+
+    def config(op: str) -> dict[str, Any]:
+        return {k: v for k, v in ((ops.get(op) or {}).get("config") or {}).items() if k != "full_refresh"}
+
+    staging = StagingConfig(**config("staging_tables")).settings()
+    return staging, MartsConfig(**config("mart_tables")).settings()
 
 
 def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
@@ -27,14 +46,34 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
         context: AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> MaterializeResult:
         location = warehouse_db.location()
+        staging, marts = build_settings(context.run.run_config)
+
+        def catch_up_and_check(con: duckdb.DuckDBPyConnection) -> None:
+            """Absorb the days other processes committed after this run's own refreshes (the CLI, cron or
+            another machine: nothing but the writer lock orders them), so the build published has marts equal
+            to its raw rows; then the blocking checks again, on what is about to be published."""
+            caught = catch_up(con, staging, marts)
+            if caught is None:
+                return
+            context.log.info(
+                f"caught up with loads committed meanwhile: {len(caught.staging.changed_days)} event days, "
+                f"{len(caught.marts.days)} mart days rebuilt"
+            )
+            failed = failed_checks(con)
+            if failed:
+                raise RuntimeError(f"not published: after catching up, checks fail: {', '.join(failed)}")
+
         if isinstance(location, Lake):  # nothing to copy: readers attach at the build's snapshot
             con = warehouse_db.connect()
             try:
-                snapshot = publish_snapshot(con, context.run.run_id)
-                # Storage follows: snapshots older than the retention expire (the published one stays) and the
-                # files only they saw are deleted, so retired and deleted rows leave the disk.
-                keep_days = timedelta(days=warehouse_db.lake_snapshot_retention_days)
-                purged = purge(con, older_than=datetime.now(UTC) - keep_days, keep=[snapshot])
+                # No day commits between the catch-up and the snapshot recorded.
+                with warehouse_db.writer_lock("publish"):
+                    catch_up_and_check(con)
+                    snapshot = publish_snapshot(con, context.run.run_id)
+                    # Storage follows: snapshots older than the retention expire (the published one stays) and
+                    # the files only they saw are deleted, so retired and deleted rows leave the disk.
+                    keep_days = timedelta(days=warehouse_db.lake_snapshot_retention_days)
+                    purged = purge(con, older_than=datetime.now(UTC) - keep_days, keep=[snapshot])
             finally:
                 con.close()
             context.log.info(
@@ -53,6 +92,7 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
             warehouse_db.path,
             warehouse_db.published(),
             lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
+            prepare=catch_up_and_check,  # in the copying connection, which holds the file alone
         )
         size = target.stat().st_size
         context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")

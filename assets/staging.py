@@ -43,6 +43,13 @@ class StagingConfig(Config):
         default=list(DEFAULT_CONVERSION_TYPES), description="Interaction types that count as a conversion."
     )
 
+    def settings(self) -> StagingSettings:
+        return StagingSettings(
+            short_dwell_ms=self.short_dwell_ms,
+            long_dwell_ms=self.long_dwell_ms,
+            conversion_types=tuple(self.conversion_types),
+        )
+
 
 @multi_asset(
     specs=[
@@ -60,21 +67,18 @@ class StagingConfig(Config):
     backfill_policy=single_run_backfill(),
 )
 def staging_tables(context: AssetExecutionContext, config: StagingConfig, warehouse_db: WarehouseResource):
-    settings = StagingSettings(
-        short_dwell_ms=config.short_dwell_ms,
-        long_dwell_ms=config.long_dwell_ms,
-        conversion_types=tuple(config.conversion_types),
-    )
+    settings = config.settings()
     con = warehouse_db.connect()
     try:
-        keep_days = warehouse_db.retention_days  # INTERACTIONS_RETENTION_DAYS, when set
-        if keep_days is not None:
-            ensure_staging_tables(con)
-            kept = apply_retention(con, keep_days)
-            context.log.info(
-                f"retention: dropped {kept.raw_rows} raw and {kept.staging_rows} staging rows before {kept.cutoff}"
-            )
-        report = refresh_staging(con, settings, full=config.full_refresh)
+        with warehouse_db.writer_lock("staging refresh"):  # on a lake, writers from anywhere take turns
+            keep_days = warehouse_db.retention_days  # INTERACTIONS_RETENTION_DAYS, when set
+            if keep_days is not None:
+                ensure_staging_tables(con)
+                kept = apply_retention(con, keep_days)
+                context.log.info(
+                    f"retention: dropped {kept.raw_rows} raw and {kept.staging_rows} staging rows before {kept.cutoff}"
+                )
+            report = refresh_staging(con, settings, full=config.full_refresh)
         tables = {name: table_metadata(con, f"staging.{name}", report.rows[name]) for name in DESCRIPTIONS}
     finally:
         con.close()

@@ -623,6 +623,7 @@ def _forget_user_on_lake(lake: Lake, user_id: str, settings: Settings) -> None:
         reports_dir=reports,
         also_search=[reports, home],
         pseudonymiser=Pseudonymiser(key.get_secret_value()) if key else None,
+        lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
     )
     found = done.warehouse.interactions or done.warehouse.quarantined
     if not found:

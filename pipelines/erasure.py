@@ -193,6 +193,7 @@ def erase_from_lake(
     reports_dir: Path | None = None,
     also_search: Sequence[Path] = (),
     pseudonymiser: Pseudonymiser | None = None,
+    lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
 ) -> LakeErasure:
     """Erase the user from a lake: their rows leave the tables (staging and the marts rebuilt), then the
     storage (lake.purge: files rewritten without the rows, every older snapshot expired, unreferenced files
@@ -202,9 +203,12 @@ def erase_from_lake(
     stored = stored_user_id(user_id, pseudonymiser)
     con = warehouse.connect(lake)
     try:
-        done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
-        purged = lakes.purge(con)
-        snapshot = lakes.publish_snapshot(con, "forget-user")
+        # Writers take turns on the lake: no load commits between the erasure, the purge and the snapshot
+        # published, and the refreshes inside absorb every day committed before.
+        with warehouse.writer_lock(lake, "forget-user", lock_timeout_seconds=lock_timeout_seconds):
+            done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
+            purged = lakes.purge(con)
+            snapshot = lakes.publish_snapshot(con, "forget-user")
         rewritten: list[Path] = []
         if reports_dir is not None:
             from interactions_etl.report import rewrite_reports

@@ -303,7 +303,7 @@ def _load_once(
         staged_path = Path(scratch) / "staged.duckdb"
 
         def open_warehouse(stack: contextlib.ExitStack) -> duckdb.DuckDBPyConnection:
-            con = stack.enter_context(
+            return stack.enter_context(
                 contextlib.closing(
                     warehouse.connect(
                         location,
@@ -312,8 +312,6 @@ def _load_once(
                     )
                 )
             )
-            warehouse.ensure_raw_tables(con)
-            return con
 
         if staged:
             target = stage = cleanup.enter_context(
@@ -322,6 +320,7 @@ def _load_once(
             warehouse.ensure_raw_tables(stage)
         else:  # straight into the warehouse, inside the day's transaction
             target = con = open_warehouse(cleanup)
+            warehouse.ensure_raw_tables(con)
             cleanup.enter_context(warehouse.transaction(con))
             _replace_day(con, day, params)
         fetcher = WindowFetcher(client, page_size=options.page_size, sub_windows=options.sub_windows)
@@ -361,6 +360,11 @@ def _load_once(
                 with contextlib.ExitStack() as attempt:
                     con = open_warehouse(attempt)
                     warehouse.attach(con, staged_path, "staged", read_only=True)
+                    # Writers take turns on the commit alone (the fetch is done): a build that publishes
+                    # holds the same lock, so it sees this day whole or not at all.
+                    attempt.enter_context(warehouse.writer_lock(
+                        location, f"load of {day}", lock_timeout_seconds=options.lock_timeout_seconds))  # fmt: skip
+                    warehouse.ensure_raw_tables(con)  # a new lake's tables: created by one writer at a time
                     attempt.enter_context(warehouse.transaction(con))
                     replace_day_from_staged(con, day, params)
                     _audit_and_log(con, day, report, options, fetch, params)
@@ -641,7 +645,7 @@ def land_records(
 
     try:
         warehouse.ensure_raw_tables(con)
-        with warehouse.transaction(con):
+        with warehouse.writer_lock(location, "landing of records"), warehouse.transaction(con):
             for record in records:
                 day = date.fromisoformat(record["timestamp"][:10])
                 lines = pending.setdefault(day, [])

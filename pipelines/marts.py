@@ -19,7 +19,7 @@ import pandas as pd
 
 from interactions_etl import warehouse
 from interactions_etl.estimators.position_bias import CurveEstimate, CurveSettings, ShownSlots, estimate_curve
-from interactions_etl.staging import ensure_staging_tables
+from interactions_etl.staging import StagingReport, StagingSettings, ensure_staging_tables, refresh_staging
 
 DAILY_MARTS = ("ctr_by_position", "search_ctr", "skip_return_signals", "query_health", "conversion_rates")
 WINDOW_MARTS = ("position_bias", "document_ctr")  # recomputed over the trailing window, in this order
@@ -83,6 +83,27 @@ def refresh_marts(
         report.days = days
         report.rows = dict(zip(MARTS, warehouse.one(con, "marts/row_counts"), strict=True))
     return report
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    staging: StagingReport
+    marts: MartsReport
+
+
+def catch_up(
+    con: duckdb.DuckDBPyConnection,
+    staging: StagingSettings | None = None,
+    marts: MartsSettings | None = None,
+) -> CatchUp | None:
+    """Bring staging and the marts up to every raw load committed so far, incrementally, as their refreshes
+    would; None, writing nothing, when they already are. A build publishes only after this, holding the
+    writer lock: a day another process committed after this build's own refreshes is in the marts it records."""
+    ensure_mart_tables(con)
+    loads_pending = warehouse.rows(con, "staging/pending_days_unabsorbed")
+    if not loads_pending and not warehouse.pending_days(con, "marts", full=False).days:
+        return None
+    return CatchUp(refresh_staging(con, staging), refresh_marts(con, marts))
 
 
 SEGMENT_TYPES = ("all", "retriever", "device")

@@ -78,7 +78,7 @@ def migrate(source: Path, target: warehouse.Location) -> MigrationReport:
                 "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'source'"
             ).fetchall()
             reads = {row[0]: f"source.{row[0]}" for row in found}
-        with warehouse.transaction(con):
+        with warehouse.writer_lock(target, "migrate"), warehouse.transaction(con):
             for table in _target_tables(con):
                 if table not in reads:
                     report.skipped.append(table)

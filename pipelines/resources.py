@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import duckdb
@@ -122,6 +123,11 @@ class WarehouseResource(ConfigurableResource):
             memory_limit=self.memory_limit,
             lock_timeout_seconds=self.lock_timeout_seconds,
         )
+
+    def writer_lock(self, purpose: str) -> contextlib.AbstractContextManager[None]:
+        """The warehouse's writer lock (a lake's advisory lock; nothing more on the file), waiting at most
+        `lock_timeout_seconds`."""
+        return warehouse.writer_lock(self.location(), purpose, lock_timeout_seconds=self.lock_timeout_seconds)
 
     def published(self) -> str:
         return str(warehouse.published_path_for(self.path, self.published_path))

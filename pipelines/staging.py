@@ -96,7 +96,11 @@ def refresh_staging(
                 long_dwell_ms=settings.long_dwell_ms,
             )
             report.changed_days, report.execution_days = changed, around
-        refreshed_at = datetime.now(UTC)
+        # The marts read staging's changes after a watermark of these stamps, so a stamp must follow the last
+        # one even when this machine's clock is behind the previous writer's (refreshes take turns on a lake).
+        newest = warehouse.one(con, "marts/newest_change")
+        previous = (newest and newest[0]) or warehouse.NEVER
+        refreshed_at = max(datetime.now(UTC), previous + timedelta(microseconds=1))
         if report.execution_days:
             warehouse.run(con, "staging/log_changed_execution_dates", days=around, refreshed_at=refreshed_at)
         warehouse.run(con, "staging/insert_absorbed_loads", refreshed_at=refreshed_at)

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -105,6 +105,24 @@ def connect(
             pause = min(pause * 2, 1.0)
     con.execute("SET TimeZone = 'UTC'")  # days are UTC everywhere in this project
     return con
+
+
+@contextlib.contextmanager
+def writer_lock(
+    location: Location, purpose: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
+) -> Iterator[None]:
+    """Hold the warehouse's writer lock around a transaction that writes it (`purpose` names it to a waiter).
+
+    A lake takes writers from anywhere: they take turns on a PostgreSQL advisory lock in its catalog
+    (pipelines/lake_lock.py), so no commit loses to another and a publish sees every committed day. A DuckDB
+    file needs nothing more: a connection holds the file alone, across processes, until it closes."""
+    if not isinstance(location, Lake):
+        yield
+        return
+    from interactions_etl.lake_lock import writer_lock as lake_writer_lock  # psycopg2: the lake's alone
+
+    with lake_writer_lock(location, purpose, timeout_seconds=lock_timeout_seconds):
+        yield
 
 
 @contextlib.contextmanager
@@ -307,8 +325,10 @@ def publish(
     target: str | os.PathLike[str] | None = None,
     *,
     lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> Path:
-    """Publish a finished copy of the warehouse for analysts, atomically.
+    """Publish a finished copy of the warehouse for analysts, atomically (`prepare`: run first in the copying
+    connection, which holds the file alone: no other process commits between it and the copy).
 
     DuckDB lets one process write a file, and a reader in another process holds a lock that stops the writer.
     So analysts read a copy: checkpoint (the file then holds every committed change), copy it beside the
@@ -319,6 +339,8 @@ def publish(
     destination = Path(target) if target is not None else published_path_for(source)
     con = connect(source, lock_timeout_seconds=lock_timeout_seconds)
     try:
+        if prepare is not None:
+            prepare(con)
         con.execute("CHECKPOINT")
         partial = destination.with_name(destination.name + ".partial")
         destination.parent.mkdir(parents=True, exist_ok=True)

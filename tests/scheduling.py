@@ -34,6 +34,7 @@ FILE_SECONDS: dict[str, float] = {
     "tests/orchestration/test_nightly_under_dagster.py": 120,
     "tests/pipeline/test_definitions.py": 105,
     "tests/orchestration/test_run_monitoring.py": 100,
+    "tests/lake/test_concurrent_writers.py": 150,
     "tests/lake/test_parallel_loads.py": 95,
     "tests/reliability/test_secrets.py": 90,
     "tests/lake/test_lake_erasure.py": 90,
