@@ -2,6 +2,10 @@
 
 Thread-safe: one client serves every worker of a load. The budget (requests per second and requests in flight)
 is shared, and a 429 pauses all workers until its Retry-After has passed, so a throttled load backs off as one.
+
+Every answer is bounded (docs/reliability.md, "Hostile answers"): its body is read as a stream and refused past
+`max_answer_bytes` (received and decoded bytes both counted), and each attempt has a total deadline on top of the
+per-read timeout. Redirects are refused, never followed: the key goes to MIXPEEK_BASE_URL and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
 import msgspec
 import orjson
@@ -26,6 +31,13 @@ from interactions_etl.mixpeek.settings import MixpeekSettings
 
 LIST_PATH = "/v1/retrievers/interactions/list"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# A legal page is 1,000 records of about 1 KB, and a record up to 256 KiB is still landed (then quarantined):
+# 64 MiB holds the largest page anyone has seen 60 times over, and refuses a bomb before it costs real memory.
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# A page takes well under a second; 120 s leaves room for a slow network and a loaded server, and stops a server
+# that trickles its answer (each byte resetting the per-read timeout) from holding a load for good.
+DEFAULT_REQUEST_DEADLINE_SECONDS = 120.0
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,129 @@ class RequestBudget:
             yield
 
 
+class _Deadline(threading.local):
+    """The monotonic time by which the current thread's attempt must be over (None: no deadline)."""
+
+    at: float | None = None
+    passed: bool = False
+
+    def remaining(self, timeout: float | None) -> float | None:
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.passed = True
+            raise httpcore.ReadTimeout("the request deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake waits no longer than the deadline of the attempt
+    using it: a per-read timeout alone never fires on an answer that trickles a byte at a time."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadline.remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadline.remaining(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._deadline.remaining(timeout))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend, deadline: _Deadline) -> None:
+        self._backend = backend
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, self._deadline.remaining(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, self._deadline.remaining(timeout), socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _transport(verify_tls: bool, limits: httpx.Limits, deadline: _Deadline) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=verify_tls, limits=limits)
+    # httpx takes no network backend of its own; its pool (httpcore's ConnectionPool) does. If a new httpx
+    # renames these, fail here, at the start of every load, rather than run without the deadline.
+    pool = transport._pool
+    if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("this httpx has no httpcore connection pool to bound: pin httpx 0.28")
+    pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
+    return transport
+
+
+class _TooLarge(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """The decoded body, read as it arrives and refused once the bytes received or decoded pass `limit`: a few
+    MB of gzip can inflate to GiB, and httpx's `read()` would hold all of it. At most one decoded chunk
+    (about 1,000 times the 64 KiB read, the deflate ratio's ceiling) is held beyond the limit."""
+    encoding = response.headers.get("content-encoding", "identity")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(
+            f"the answer declares {int(declared) / MIB:,.1f} MiB ({encoding}), over the limit of "
+            f"{limit / MIB:,.1f} MiB (MIXPEEK_MAX_ANSWER_BYTES); not read"
+        )
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        if len(body) + len(chunk) > limit or response.num_bytes_downloaded > limit:
+            received = response.num_bytes_downloaded
+            raise _TooLarge(
+                f"the answer passed the limit of {limit / MIB:,.1f} MiB (MIXPEEK_MAX_ANSWER_BYTES) after "
+                f"{received / MIB:,.1f} MiB received ({encoding}), {(len(body) + len(chunk)) / MIB:,.1f} MiB "
+                "decoded; refused, not retried (the same answer would come again)"
+            )
+        body += chunk
+    return bytes(body)
+
+
+def _redirect_target(response: httpx.Response) -> str:
+    location = response.headers.get("location")
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        target = str(response.url.join(location))
+    except (httpx.InvalidURL, ValueError):
+        target = location
+    return target if len(target) <= 200 else target[:200] + "..."
+
+
 def _retry_after(response: httpx.Response, error: dict[str, Any]) -> float | None:
     details = error.get("details") if isinstance(error, dict) else None
     if isinstance(details, dict) and isinstance(details.get("retry_after_seconds"), int | float):
@@ -99,11 +234,12 @@ def _retry_after(response: httpx.Response, error: dict[str, Any]) -> float | Non
     return None
 
 
-def _error_of(response: httpx.Response) -> dict[str, Any]:
+def _error_of(response: httpx.Response, content: bytes) -> dict[str, Any]:
     try:
-        payload = orjson.loads(response.content)
+        payload = orjson.loads(content)
     except orjson.JSONDecodeError:
-        return {"type": None, "message": response.text[:200] or response.reason_phrase}
+        text = content[:400].decode(response.encoding or "utf-8", "replace")
+        return {"type": None, "message": text[:200] or response.reason_phrase}
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         return payload["error"]
     if isinstance(payload, dict) and "detail" in payload:  # FastAPI's own 422 shape, from older servers
@@ -118,7 +254,9 @@ class MixpeekClient:
         *,
         requests_per_second: float = 10.0,  # the free tier
         max_in_flight: int = 5,
-        timeout_seconds: float = 60.0,
+        timeout_seconds: float = 60.0,  # per read, write and connect
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        request_deadline_seconds: float = DEFAULT_REQUEST_DEADLINE_SECONDS,  # per attempt, everything included
         retry: RetryPolicy | None = None,
         verify_tls: bool = True,
         sleep: Callable[[float], None] = time.sleep,  # the wait between attempts (tests record it)
@@ -129,6 +267,10 @@ class MixpeekClient:
         self.stats = ClientStats()
         self.budget = RequestBudget(requests_per_second, max_in_flight)
         self._sleep = sleep
+        self.max_answer_bytes = max_answer_bytes
+        self.request_deadline_seconds = request_deadline_seconds
+        self._deadline = _Deadline()
+        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
         self._http = httpx.Client(
             base_url=settings.base_url,
             headers={
@@ -138,8 +280,8 @@ class MixpeekClient:
                 "Accept": "application/json",
             },
             timeout=timeout_seconds,
-            verify=verify_tls,
-            limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
+            transport=_transport(verify_tls, limits, self._deadline),
+            follow_redirects=False,  # a redirect would carry the key elsewhere: reported instead
         )
 
     def close(self) -> None:
@@ -173,35 +315,29 @@ class MixpeekClient:
         decode: Callable[[bytes], Any] = orjson.loads,
     ) -> Any:
         content = orjson.dumps(body) if body is not None else None
+        request = f"{method} {path}"
         attempt = 0
+        started = time.monotonic()
 
         def once() -> Any:
             nonlocal attempt
             attempt += 1
+            # The retry budget bounds the attempts too: the last one ends with it (given a second at least).
+            budget_left = self.retry.max_total_seconds - (time.monotonic() - started)
+            deadline = min(self.request_deadline_seconds, max(budget_left, 1.0))
             with self.budget.slot():
-                try:
-                    response = self._http.request(method, path, params=params, content=content)
-                except httpx.ConnectError as exc:
-                    self.stats.count(None, retried=attempt > 1)
-                    if not self.stats.by_status:
-                        # Nothing has ever answered: a wrong URL or a server that is not there. Retrying for
-                        # minutes would only hide that; once the server has answered, a refusal is a restart.
-                        raise MixpeekApiError(
-                            f"{method} {path}",
-                            status=None,
-                            error_type="ConnectError",
-                            message=f"cannot connect to {self.settings.base_url} ({exc or 'refused'}): "
-                            "check MIXPEEK_BASE_URL",
-                            attempts=attempt,
-                        ) from exc
-                    raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    self.stats.count(None, retried=attempt > 1)
-                    # A dropped connection or a timeout: the request may be repeated, lists are reads.
-                    raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
-            self.stats.count(response.status_code, retried=attempt > 1)
+                response, answer = self._exchange(method, path, params, content, attempt, deadline)
+            if 300 <= response.status_code < 400:
+                raise MixpeekApiError(
+                    request,
+                    status=response.status_code,
+                    error_type="Redirect",
+                    message=f"the server redirects to {_redirect_target(response)}; redirects are not followed, "
+                    "so the key goes to MIXPEEK_BASE_URL only: set it to the address that answers",
+                    attempts=attempt,
+                )
             if response.status_code >= 400:
-                error = _error_of(response)
+                error = _error_of(response, answer)
                 message = str(error.get("message") or response.reason_phrase)
                 if response.status_code in RETRYABLE_STATUSES:
                     retry_after = _retry_after(response, error)
@@ -209,7 +345,7 @@ class MixpeekClient:
                         self.budget.pause(retry_after)
                     raise TransientError(response.status_code, error.get("type"), message, retry_after)
                 raise MixpeekApiError(
-                    f"{method} {path}",
+                    request,
                     status=response.status_code,
                     error_type=error.get("type"),
                     message=message,
@@ -217,7 +353,7 @@ class MixpeekClient:
                     details=error.get("details") if isinstance(error.get("details"), dict) else None,
                 )
             try:
-                return decode(response.content)
+                return decode(answer)
             except msgspec.ValidationError as exc:  # well-formed JSON of the wrong shape: no retry helps
                 raise MixpeekApiError(
                     f"{method} {path}",
@@ -250,6 +386,80 @@ class MixpeekClient:
                 message=exc.message,
                 attempts=attempt,
             ) from exc
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        content: bytes | None,
+        attempt: int,
+        deadline: float,
+    ) -> tuple[httpx.Response, bytes]:
+        """One attempt: the answer and its body, read within `deadline` seconds and `max_answer_bytes`; else a
+        MixpeekApiError (no retry can help) or a TransientError (one may)."""
+        request = f"{method} {path}"
+        retried = attempt > 1
+        response: httpx.Response | None = None
+        self._deadline.at, self._deadline.passed = time.monotonic() + deadline, False
+        try:
+            with self._http.stream(method, path, params=params, content=content) as response:
+                # A redirect's body is not read: it is refused whatever it says.
+                body = (
+                    b"" if 300 <= response.status_code < 400 else _read_body(response, self.max_answer_bytes)
+                )
+            self.stats.count(response.status_code, retried=retried)
+            return response, body
+        except _TooLarge as exc:
+            assert response is not None  # only a body is measured
+            self.stats.count(response.status_code, retried=retried)
+            raise MixpeekApiError(
+                request, status=response.status_code, error_type="AnswerTooLarge", message=exc.message,
+                attempts=attempt,
+            ) from None  # fmt: skip
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+            # Refused by our own HTTP library before anything was sent (a header value it cannot carry): the
+            # same request fails the same way every time. Its message quotes the header, which may be the key,
+            # so neither the message nor the exception travels on.
+            local = type(exc).__name__
+        except httpx.ConnectError as exc:
+            self.stats.count(None, retried=retried)
+            if not self.stats.by_status:
+                # Nothing has ever answered: a wrong URL or a server that is not there. Retrying for
+                # minutes would only hide that; once the server has answered, a refusal is a restart.
+                raise MixpeekApiError(
+                    request,
+                    status=None,
+                    error_type="ConnectError",
+                    message=f"cannot connect to {self.settings.base_url} ({exc or 'refused'}): "
+                    "check MIXPEEK_BASE_URL",
+                    attempts=attempt,
+                ) from exc
+            raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
+        except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
+            status = response.status_code if response is not None else None
+            self.stats.count(status, retried=retried)
+            if self._deadline.passed:
+                # Slow, not broken: a retry may find the server recovered (the retry budget bounds them all).
+                raise TransientError(
+                    status,
+                    "DeadlineExceeded",
+                    f"the answer was not complete within {deadline:g} s (MIXPEEK_REQUEST_DEADLINE_SECONDS)",
+                ) from exc
+            # A dropped connection, a timeout, a body that does not inflate: the request may be repeated, lists
+            # are reads.
+            raise TransientError(status, type(exc).__name__, str(exc) or type(exc).__name__) from exc
+        finally:
+            self._deadline.at = None
+        self.stats.count(None, retried=retried)
+        raise MixpeekApiError(  # outside the except clause, so the library's error is not even its context
+            request,
+            status=None,
+            error_type=local,
+            message="the request could not be sent: a header value holds a character HTTP does not allow "
+            "(check MIXPEEK_API_KEY and MIXPEEK_NAMESPACE for stray characters); not retried",
+            attempts=attempt,
+        )
 
     # -- endpoints -------------------------------------------------------------------------------------------
 
