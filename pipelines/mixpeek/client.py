@@ -27,16 +27,14 @@ import tenacity
 
 from interactions_etl.mixpeek.errors import MixpeekApiError, TransientError
 from interactions_etl.mixpeek.models import LIST_PAGE_DECODER, ListPage
-from interactions_etl.mixpeek.settings import MixpeekSettings
+from interactions_etl.mixpeek.settings import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_REQUEST_DEADLINE_SECONDS,
+    MixpeekSettings,
+)
 
 LIST_PATH = "/v1/retrievers/interactions/list"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# A legal page is 1,000 records of about 1 KB, and a record up to 256 KiB is still landed (then quarantined):
-# 64 MiB holds the largest page anyone has seen 60 times over, and refuses a bomb before it costs real memory.
-DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
-# A page takes well under a second; 120 s leaves room for a slow network and a loaded server, and stops a server
-# that trickles its answer (each byte resetting the per-read timeout) from holding a load for good.
-DEFAULT_REQUEST_DEADLINE_SECONDS = 120.0
 MIB = 1024 * 1024
 
 
