@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,33 +179,88 @@ def _transport(verify_tls: bool, limits: httpx.Limits, deadline: _Deadline) -> h
     return transport
 
 
-class _TooLarge(Exception):
-    def __init__(self, message: str) -> None:
+class _Refused(Exception):
+    """An answer the client will not read: over the size limit, or in an encoding it did not ask for."""
+
+    def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
+        self.error_type = error_type
         self.message = message
 
 
+READABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})  # what httpx asks for without brotli or zstd
+INFLATE_STEP = 1024 * 1024  # the most one decoding step yields: 64 KiB of deflate can hold 64 MiB
+
+
+def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """`chunks` decoded, at most INFLATE_STEP bytes at a time, whatever the ratio. httpx's own decoders inflate
+    a whole network read at once, and through every stage of `gzip, gzip`: a few KB can become GiB in one
+    call, before any limit could look at it."""
+    stage: Any = None
+    for data in chunks:
+        if not data:
+            continue
+        if stage is None:
+            # deflate comes with zlib's wrapper or, from some servers, raw; 32 + 15 reads gzip's and zlib's.
+            # zlib's header: compression method 8 and a 16-bit check divisible by 31.
+            wrapped = len(data) < 2 or (data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0)
+            stage = zlib.decompressobj(-zlib.MAX_WBITS if encoding == "deflate" and not wrapped else 32 + 15)
+        while not stage.eof:  # bytes after the end are ignored, as httpx does
+            out = stage.decompress(data, INFLATE_STEP)
+            if out:
+                yield out
+            data = stage.unconsumed_tail
+            if not data and len(out) < INFLATE_STEP:
+                break  # this chunk is used up and no output is pending (a full step may leave some: ask again)
+    if stage is not None and not stage.eof:
+        rest = stage.flush()  # a body cut short: what it holds, which will not parse (retried)
+        if rest:
+            yield rest
+
+
 def _read_body(response: httpx.Response, limit: int) -> bytes:
-    """The decoded body, read as it arrives and refused once the bytes received or decoded pass `limit`: a few
-    MB of gzip can inflate to GiB, and httpx's `read()` would hold all of it. At most one decoded chunk
-    (about 1,000 times the 64 KiB read, the deflate ratio's ceiling) is held beyond the limit."""
-    encoding = response.headers.get("content-encoding", "identity")
+    """The decoded body, read as it arrives and refused as soon as the bytes received or decoded pass `limit`
+    (httpx's `read()` would hold all of them first). At most a few INFLATE_STEPs are held beyond it."""
+    named = response.headers.get("content-encoding", "")
+    encodings = [e for e in (part.strip().lower() for part in named.split(",")) if e and e != "identity"]
+    if any(e not in READABLE_ENCODINGS for e in encodings):
+        raise _Refused(
+            "UnreadableEncoding", f"the answer is encoded as {named!r}, which the client did not ask for"
+        )
+    shown = f" ({named})" if encodings else ""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(
-            f"the answer declares {int(declared) / MIB:,.1f} MiB ({encoding}), over the limit of "
-            f"{limit / MIB:,.1f} MiB (MIXPEEK_MAX_ANSWER_BYTES); not read"
+        raise _Refused(
+            "AnswerTooLarge",
+            f"the answer declares {int(declared) / MIB:,.1f} MiB{shown}, over the limit of {limit / MIB:,.1f} MiB "
+            "(MIXPEEK_MAX_ANSWER_BYTES); not read, not retried",
         )
     body = bytearray()
-    for chunk in response.iter_bytes():
-        if len(body) + len(chunk) > limit or response.num_bytes_downloaded > limit:
-            received = response.num_bytes_downloaded
-            raise _TooLarge(
-                f"the answer passed the limit of {limit / MIB:,.1f} MiB (MIXPEEK_MAX_ANSWER_BYTES) after "
-                f"{received / MIB:,.1f} MiB received ({encoding}), {(len(body) + len(chunk)) / MIB:,.1f} MiB "
-                "decoded; refused, not retried (the same answer would come again)"
-            )
-        body += chunk
+    received = 0
+
+    def too_large() -> _Refused:
+        return _Refused(
+            "AnswerTooLarge",
+            f"the answer passed the limit of {limit / MIB:,.1f} MiB (MIXPEEK_MAX_ANSWER_BYTES): refused after "
+            f"{received / MIB:,.1f} MiB received{shown} and {len(body) / MIB:,.1f} MiB decoded, not retried "
+            "(the same answer would come again)",
+        )
+
+    def raw() -> Iterator[bytes]:
+        nonlocal received
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received > limit:
+                raise too_large()
+            yield chunk
+
+    chunks: Iterator[bytes] = raw()
+    for encoding in reversed(encodings):  # listed in the order they were applied
+        chunks = _inflate(chunks, encoding)
+    for piece in chunks:
+        if len(body) + len(piece) > limit:
+            raise too_large()
+        body += piece
     return bytes(body)
 
 
@@ -408,11 +464,11 @@ class MixpeekClient:
                 )
             self.stats.count(response.status_code, retried=retried)
             return response, body
-        except _TooLarge as exc:
-            assert response is not None  # only a body is measured
+        except _Refused as exc:
+            assert response is not None  # only a body is refused
             self.stats.count(response.status_code, retried=retried)
             raise MixpeekApiError(
-                request, status=response.status_code, error_type="AnswerTooLarge", message=exc.message,
+                request, status=response.status_code, error_type=exc.error_type, message=exc.message,
                 attempts=attempt,
             ) from None  # fmt: skip
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
@@ -434,7 +490,7 @@ class MixpeekClient:
                     attempts=attempt,
                 ) from exc
             raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
-        except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
+        except (httpx.TimeoutException, httpx.TransportError, zlib.error) as exc:
             status = response.status_code if response is not None else None
             self.stats.count(status, retried=retried)
             if self._deadline.passed:
@@ -446,7 +502,8 @@ class MixpeekClient:
                 ) from exc
             # A dropped connection, a timeout, a body that does not inflate: the request may be repeated, lists
             # are reads.
-            raise TransientError(status, type(exc).__name__, str(exc) or type(exc).__name__) from exc
+            name = "DecodingError" if isinstance(exc, zlib.error) else type(exc).__name__
+            raise TransientError(status, name, str(exc) or name) from exc
         finally:
             self._deadline.at = None
         self.stats.count(None, retried=retried)
