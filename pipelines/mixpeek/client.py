@@ -101,16 +101,18 @@ class _Deadline(threading.local):
     """The monotonic time by which the current thread's attempt must be over (None: no deadline)."""
 
     at: float | None = None
-    passed: bool = False
 
     def remaining(self, timeout: float | None) -> float | None:
         if self.at is None:
             return timeout
         left = self.at - time.monotonic()
         if left <= 0:
-            self.passed = True
             raise httpcore.ReadTimeout("the request deadline has passed")
         return left if timeout is None else min(timeout, left)
+
+    def passed(self) -> bool:
+        # A read given the time left times out at the deadline, not before: the clock tells which it was.
+        return self.at is not None and time.monotonic() >= self.at
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -455,7 +457,7 @@ class MixpeekClient:
         request = f"{method} {path}"
         retried = attempt > 1
         response: httpx.Response | None = None
-        self._deadline.at, self._deadline.passed = time.monotonic() + deadline, False
+        self._deadline.at = time.monotonic() + deadline
         try:
             with self._http.stream(method, path, params=params, content=content) as response:
                 # A redirect's body is not read: it is refused whatever it says.
@@ -493,7 +495,7 @@ class MixpeekClient:
         except (httpx.TimeoutException, httpx.TransportError, zlib.error) as exc:
             status = response.status_code if response is not None else None
             self.stats.count(status, retried=retried)
-            if self._deadline.passed:
+            if self._deadline.passed():
                 # Slow, not broken: a retry may find the server recovered (the retry budget bounds them all).
                 raise TransientError(
                     status,
