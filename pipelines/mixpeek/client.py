@@ -170,15 +170,16 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def _transport(verify_tls: bool, limits: httpx.Limits, deadline: _Deadline) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(verify=verify_tls, limits=limits)
-    # httpx takes no network backend of its own; its pool (httpcore's ConnectionPool) does. If a new httpx
-    # renames these, fail here, at the start of every load, rather than run without the deadline.
-    pool = transport._pool
+def _bound(transport: httpx.BaseTransport | None, deadline: _Deadline) -> None:
+    """Give `transport`'s connections the deadline. httpx takes no network backend of its own; its pool
+    (httpcore's ConnectionPool, or HTTPProxy for a proxy from the environment) does. If a new httpx renames
+    these, fail here, at the start of every load, rather than run without the deadline."""
+    if transport is None:
+        return
+    pool = getattr(transport, "_pool", None)
     if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
         raise RuntimeError("this httpx has no httpcore connection pool to bound: pin httpx 0.28")
     pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
-    return transport
 
 
 class _Refused(Exception):
@@ -336,9 +337,13 @@ class MixpeekClient:
                 "Accept": "application/json",
             },
             timeout=timeout_seconds,
-            transport=_transport(verify_tls, limits, self._deadline),
+            verify=verify_tls,
+            limits=limits,
             follow_redirects=False,  # a redirect would carry the key elsewhere: reported instead
         )
+        # httpx's own transports (a transport passed in would make it ignore HTTPS_PROXY and the like).
+        for transport in [self._http._transport, *self._http._mounts.values()]:
+            _bound(transport, self._deadline)
 
     def close(self) -> None:
         self._http.close()
@@ -473,7 +478,7 @@ class MixpeekClient:
                 request, status=response.status_code, error_type=exc.error_type, message=exc.message,
                 attempts=attempt,
             ) from None  # fmt: skip
-        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+        except httpx.LocalProtocolError as exc:
             # Refused by our own HTTP library before anything was sent (a header value it cannot carry): the
             # same request fails the same way every time. Its message quotes the header, which may be the key,
             # so neither the message nor the exception travels on.
