@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -64,10 +65,15 @@ def _settings() -> Settings:
     variable that does not parse is one line naming it."""
     from interactions_etl.settings import SettingsError, load_settings
 
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        _die(str(exc))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            _die(str(exc))
+    for warning in caught:  # one line each, as errors are, not Python's file:line form
+        typer.secho(f"warning: {warning.message}", fg=typer.colors.YELLOW, err=True)
+    return settings
 
 
 def _with_warehouse(warehouse: Path | None) -> Settings:

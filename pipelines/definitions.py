@@ -64,6 +64,8 @@ def _resources(
             retriever_id=settings.mixpeek_retriever_id,
             requests_per_second=settings.mixpeek_requests_per_second,
             max_in_flight=settings.mixpeek_max_in_flight,
+            max_answer_bytes=settings.mixpeek_max_answer_bytes,
+            request_deadline_seconds=settings.mixpeek_request_deadline_seconds,
         ),
         "warehouse_db": WarehouseResource(
             path=str(settings.warehouse_path),

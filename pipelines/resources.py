@@ -7,12 +7,17 @@ import os
 
 import duckdb
 from dagster import ConfigurableResource
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 
 from interactions_etl import warehouse
 from interactions_etl.lake import Lake, S3Storage, display_name
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
-from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL, MixpeekSettings
+from interactions_etl.mixpeek.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_REQUEST_DEADLINE_SECONDS,
+    MixpeekSettings,
+)
 from interactions_etl.privacy import Pseudonymiser
 
 
@@ -29,14 +34,23 @@ class MixpeekResource(ConfigurableResource):
     timeout_seconds: float = 60.0
     max_attempts: int = Field(default=8, description="Attempts per request before a load fails.")
     max_retry_seconds: float = Field(default=600.0, description="Time budget per request, retries included.")
+    max_answer_bytes: int = Field(
+        default=DEFAULT_MAX_ANSWER_BYTES, description="Largest answer read, received and decoded."
+    )
+    request_deadline_seconds: float = Field(
+        default=DEFAULT_REQUEST_DEADLINE_SECONDS, description="Longest one attempt may take, answer included."
+    )
 
     def settings(self) -> MixpeekSettings:
-        return MixpeekSettings(
-            base_url=self.base_url,
-            api_key=SecretStr(self.api_key),
-            namespace=self.namespace,
-            retriever_id=self.retriever_id or None,
-        )
+        try:
+            return MixpeekSettings(
+                base_url=self.base_url,
+                api_key=SecretStr(self.api_key),
+                namespace=self.namespace,
+                retriever_id=self.retriever_id or None,
+            )
+        except ValidationError as exc:  # one line that names the variable, never its value
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
     def client(self) -> MixpeekClient:
         return MixpeekClient(
@@ -44,6 +58,8 @@ class MixpeekResource(ConfigurableResource):
             requests_per_second=self.requests_per_second,
             max_in_flight=self.max_in_flight,
             timeout_seconds=self.timeout_seconds,
+            max_answer_bytes=self.max_answer_bytes,
+            request_deadline_seconds=self.request_deadline_seconds,
             retry=RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds),
         )
 

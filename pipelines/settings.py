@@ -14,10 +14,15 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from interactions_etl.mixpeek.settings import DEFAULT_BASE_URL
+from interactions_etl.mixpeek.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_REQUEST_DEADLINE_SECONDS,
+    sendable,
+)
 from interactions_etl.warehouse import DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_WAREHOUSE_PATH
 
 # Not secrets, but a mistaken value may hold one (a password pasted into the catalog's connection string):
@@ -56,6 +61,20 @@ class Settings(BaseSettings):
     )
     mixpeek_max_in_flight: int = Field(
         5, ge=1, description="Requests in flight at once (the free tier; pro allows 50)."
+    )
+    mixpeek_max_answer_bytes: int = Field(
+        DEFAULT_MAX_ANSWER_BYTES,
+        ge=1024,
+        description="Largest answer read, in bytes, as received and as decoded (gzip): a larger one fails the load "
+        "at once, not retried (the same answer would come again). A full page of 1,000 records is about 1 MB; "
+        "the default (64 MiB) leaves room for pages of large records and refuses a compressed bomb before it "
+        "costs memory.",
+    )
+    mixpeek_request_deadline_seconds: float = Field(
+        DEFAULT_REQUEST_DEADLINE_SECONDS,
+        gt=0,
+        description="Longest one request may take, answer included, however slowly its bytes arrive (a page "
+        "takes under a second); one past it is retried within the retry budget, then fails the load.",
     )
     mixpeek_emulator_api_keys: SecretStr | None = Field(
         None,
@@ -191,6 +210,15 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("mixpeek_api_key", "mixpeek_namespace", "mixpeek_retriever_id")
+    @classmethod
+    def _sendable(cls, value: SecretStr | str | None, info: ValidationInfo) -> SecretStr | str | None:
+        # Checked here too so the CLI refuses a stray character in one line before Dagster starts.
+        variable = cls.variable(str(info.field_name))
+        if isinstance(value, SecretStr):
+            return SecretStr(sendable(variable, value.get_secret_value()))
+        return None if value is None else sendable(variable, value)
+
     @field_validator("mixpeek_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -252,8 +280,11 @@ def load_settings(**overrides: Any) -> Settings:
         field = Settings.model_fields.get(name)
         secret = (field is not None and "SecretStr" in str(field.annotation)) or name in MAY_HOLD_A_SECRET
         value = error.get("input")
+        message = error["msg"].removeprefix("Value error, ")
+        if message.startswith(f"{name.upper()} "):  # a message that names the variable, not its value
+            raise SettingsError(message) from None
         shown = f" is {value!r}" if isinstance(value, str) and not secret else ""
-        raise SettingsError(f"{name.upper()}{shown}: {error['msg'].removeprefix('Value error, ')}") from None
+        raise SettingsError(f"{name.upper()}{shown}: {message}") from None
 
 
 def markdown_table(settings: Settings | None = None) -> str:

@@ -43,6 +43,7 @@ FILE_SECONDS: dict[str, float] = {
     "tests/warehouse/test_marts.py": 75,
     "tests/reliability/test_erasure.py": 70,
     "tests/reliability/test_erasure_everywhere.py": 60,
+    "tests/reliability/test_hostile_answers.py": 55,
     "tests/warehouse/test_staging.py": 45,
     "tests/emulator/test_listing.py": 30,
     "tests/lake/test_lake_under_dagster.py": 30,
