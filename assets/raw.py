@@ -1,6 +1,7 @@
 """`raw_interactions`: one UTC day of Mixpeek interactions landed in raw.interactions, exactly once."""
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import NoReturn
 
@@ -31,6 +32,7 @@ from interactions_etl.assets.policies import (
 )
 from interactions_etl.landing import DEFAULT_MAX_REJECTED_SHARE, LoadAuditError, LoadReport, load_day
 from interactions_etl.mixpeek.errors import MixpeekApiError
+from interactions_etl.redaction import holds_secret, redact
 from interactions_etl.resources import MixpeekResource, WarehouseResource
 
 
@@ -67,8 +69,10 @@ def _fails_every_day(exc: Exception) -> bool:
     )
 
 
-def _reason(day: date, exc: Exception) -> str:
-    return str(exc) if isinstance(exc, LoadAuditError) else f"{day}: {exc}"  # an audit's names its day
+def _reason(day: date, exc: Exception, secrets: Sequence[str]) -> str:
+    """The day's one-line reason, secrets redacted: it is logged and stored by Dagster."""
+    text = str(exc) if isinstance(exc, LoadAuditError) else f"{day}: {exc}"  # an audit's names its day
+    return redact(text, secrets)
 
 
 def record_landed(context: AssetExecutionContext, reports: list[LoadReport]) -> None:
@@ -96,14 +100,18 @@ def record_landed(context: AssetExecutionContext, reports: list[LoadReport]) -> 
 
 
 def fail_the_days(
-    context: AssetExecutionContext, days: list[date], reports: list[LoadReport], failed: dict[date, Exception]
+    context: AssetExecutionContext,
+    days: list[date],
+    reports: list[LoadReport],
+    failed: dict[date, Exception],
+    secrets: Sequence[str] = (),
 ) -> NoReturn:
     """Record the landed days, then fail the step naming each failed day and its reason. The failure skips what
     is downstream in this run; `interactions load` refreshes it in a second run (docs/orchestration.md)."""
     record_landed(context, reports)
     landed = [r.partition_date.isoformat() for r in reports]
     not_tried = [d.isoformat() for d in days if d not in failed and d.isoformat() not in landed]
-    reasons = " | ".join(_reason(day, exc) for day, exc in failed.items())
+    reasons = " | ".join(_reason(day, exc, secrets) for day, exc in failed.items())
     if len(days) == 1:
         description = reasons
     else:
@@ -114,11 +122,18 @@ def fail_the_days(
     raise Failure(
         description=description,
         metadata={
-            "failed_days": MetadataValue.json({d.isoformat(): _reason(d, e) for d, e in failed.items()}),
+            "failed_days": MetadataValue.json(
+                {d.isoformat(): _reason(d, e, secrets) for d, e in failed.items()}
+            ),
             "landed_days": MetadataValue.json(landed),
             "not_tried_days": MetadataValue.json(not_tried),
         },
-    ) from next(iter(failed.values()))  # --verbose shows the first failure's traceback under it
+    ) from _chained(next(iter(failed.values())), secrets)  # --verbose shows its traceback under it
+
+
+def _chained(exc: Exception, secrets: Sequence[str]) -> Exception | None:
+    """The exception to chain under a failure, or None where its text holds a secret (Dagster stores both)."""
+    return None if holds_secret(str(exc), secrets) else exc
 
 
 def build_raw_interactions(
@@ -186,7 +201,7 @@ def build_raw_interactions(
                     )
                 except (LoadAuditError, MixpeekApiError) as exc:
                     failed[day] = exc
-                    context.log.error(_reason(day, exc))
+                    context.log.error(_reason(day, exc, [mixpeek.api_key]))
                     if _fails_every_day(exc):  # a wrong key or URL: the other days would only repeat it
                         break
                     continue
@@ -209,7 +224,7 @@ def build_raw_interactions(
                         "(raw.rejected_interactions)"
                     )
         if failed:
-            fail_the_days(context, days, reports, failed)
+            fail_the_days(context, days, reports, failed, [mixpeek.api_key])
         con = warehouse_db.connect(read_only=True)
         try:
             newest_loaded = warehouse.one(con, "checks/raw_interactions_newest_day")[0]

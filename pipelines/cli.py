@@ -39,7 +39,14 @@ def _options(
 
 
 def main() -> None:
-    """The console script: any error is one line and a non-zero exit; `--verbose` adds the traceback."""
+    """The console script: any error is one line and a non-zero exit; `--verbose` adds the traceback. Every
+    byte it prints passes the redaction of the secrets the environment holds (pipelines/redaction.py)."""
+    from interactions_etl.redaction import RedactingStream
+    from interactions_etl.settings import environment_secrets
+
+    secrets = environment_secrets()
+    sys.stdout = RedactingStream(sys.stdout, secrets)  # type: ignore[assignment]
+    sys.stderr = RedactingStream(sys.stderr, secrets)  # type: ignore[assignment]
     try:
         app()
     except Exception as exc:

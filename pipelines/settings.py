@@ -9,6 +9,7 @@ README's configuration table is its `--markdown` output.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, time
 from pathlib import Path
@@ -241,6 +242,20 @@ class Settings(BaseSettings):
 
         return EnvVar(self.variable(field)) if required or getattr(self, field) is not None else None
 
+    def secrets(self) -> list[str]:
+        """Every secret value the settings hold (each of MIXPEEK_EMULATOR_API_KEYS's keys too): what the
+        redaction at the edges replaces (pipelines/redaction.py)."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        emulator_keys = self.mixpeek_emulator_api_keys
+        if emulator_keys is not None:  # "k1,k2", or one "KEY=ns1,ns2"
+            text = emulator_keys.get_secret_value()
+            values += [text.split("=", 1)[0]] if "=" in text else text.split(",")
+        return [v.strip() for v in values if v.strip()]
+
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(variable, effective value, default, meaning) per setting, secrets masked."""
         defaults = self.defaults()
@@ -253,6 +268,20 @@ class Settings(BaseSettings):
             )
             for name, info in type(self).model_fields.items()
         ]
+
+
+def environment_secrets() -> list[str]:
+    """The secrets the environment holds, read straight from it (as set, and stripped as the settings would
+    take them), so the CLI can redact them even when the settings themselves do not parse."""
+    values = []
+    for name, info in Settings.model_fields.items():
+        if "SecretStr" in str(info.annotation):
+            raw = os.environ.get(Settings.variable(name))
+            if raw:
+                values += [raw, raw.strip()]
+    keys = os.environ.get("MIXPEEK_EMULATOR_API_KEYS", "")
+    values += [k.strip() for k in (keys.split("=", 1)[:1] if "=" in keys else keys.split(","))]
+    return [v for v in values if v]
 
 
 def _shown(value: object) -> str:

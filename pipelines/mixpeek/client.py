@@ -33,6 +33,7 @@ from interactions_etl.mixpeek.settings import (
     DEFAULT_REQUEST_DEADLINE_SECONDS,
     MixpeekSettings,
 )
+from interactions_etl.redaction import holds_secret, redact, redact_bytes
 
 LIST_PATH = "/v1/retrievers/interactions/list"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -327,6 +328,8 @@ class MixpeekClient:
         self.max_answer_bytes = max_answer_bytes
         self.request_deadline_seconds = request_deadline_seconds
         self._deadline = _Deadline()
+        # Whatever the server sends back passes through these before anything reads it (pipelines/redaction.py).
+        self._secrets = (settings.api_key.get_secret_value(),)
         limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
         self._http = httpx.Client(
             base_url=settings.base_url,
@@ -347,6 +350,14 @@ class MixpeekClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def _clean(self, text: str) -> str:
+        """Text from the server or from a library, with the key (and so its Bearer form) redacted."""
+        return redact(text, self._secrets)
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        """The exception to chain, or None when its text quotes the key (Dagster stores the whole chain)."""
+        return None if holds_secret(str(exc), self._secrets) else exc
 
     def __enter__(self) -> MixpeekClient:
         return self
@@ -393,13 +404,14 @@ class MixpeekClient:
                     request,
                     status=response.status_code,
                     error_type="Redirect",
-                    message=f"the server redirects to {_redirect_target(response)}; redirects are not followed, "
+                    message=f"the server redirects to {self._clean(_redirect_target(response))}; redirects are "
+                    "not followed, "
                     "so the key goes to MIXPEEK_BASE_URL only: set it to the address that answers",
                     attempts=attempt,
                 )
             if response.status_code >= 400:
                 error = _error_of(response, answer)
-                message = str(error.get("message") or response.reason_phrase)
+                message = self._clean(str(error.get("message") or response.reason_phrase))
                 if response.status_code in RETRYABLE_STATUSES:
                     retry_after = _retry_after(response, error)
                     if response.status_code == 429 and retry_after:
@@ -470,13 +482,13 @@ class MixpeekClient:
                     b"" if 300 <= response.status_code < 400 else _read_body(response, self.max_answer_bytes)
                 )
             self.stats.count(response.status_code, retried=retried)
-            return response, body
+            return response, redact_bytes(body, self._secrets)
         except _Refused as exc:
             assert response is not None  # only a body is refused
             self.stats.count(response.status_code, retried=retried)
             raise MixpeekApiError(
-                request, status=response.status_code, error_type=exc.error_type, message=exc.message,
-                attempts=attempt,
+                request, status=response.status_code, error_type=exc.error_type,
+                message=self._clean(exc.message), attempts=attempt,
             ) from None  # fmt: skip
         except httpx.LocalProtocolError as exc:
             # Refused by our own HTTP library before anything was sent (a header value it cannot carry): the
@@ -492,11 +504,12 @@ class MixpeekClient:
                     request,
                     status=None,
                     error_type="ConnectError",
-                    message=f"cannot connect to {self.settings.base_url} ({exc or 'refused'}): "
+                    message=f"cannot connect to {self.settings.base_url} ({self._clean(str(exc)) or 'refused'}): "
                     "check MIXPEEK_BASE_URL",
                     attempts=attempt,
-                ) from exc
-            raise TransientError(None, type(exc).__name__, str(exc) or type(exc).__name__) from exc
+                ) from self._cause(exc)
+            name = type(exc).__name__
+            raise TransientError(None, name, self._clean(str(exc)) or name) from self._cause(exc)
         except (httpx.TimeoutException, httpx.TransportError, zlib.error) as exc:
             status = response.status_code if response is not None else None
             self.stats.count(status, retried=retried)
@@ -506,11 +519,11 @@ class MixpeekClient:
                     status,
                     "DeadlineExceeded",
                     f"the answer was not complete within {deadline:g} s (MIXPEEK_REQUEST_DEADLINE_SECONDS)",
-                ) from exc
+                ) from self._cause(exc)
             # A dropped connection, a timeout, a body that does not inflate: the request may be repeated, lists
             # are reads.
             name = "DecodingError" if isinstance(exc, zlib.error) else type(exc).__name__
-            raise TransientError(status, name, str(exc) or name) from exc
+            raise TransientError(status, name, self._clean(str(exc)) or name) from self._cause(exc)
         finally:
             self._deadline.at = None
         self.stats.count(None, retried=retried)
