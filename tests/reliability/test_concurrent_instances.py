@@ -82,3 +82,24 @@ def test_four_loads_at_once_on_one_dagster_home(
         assert landed == [(day, RECORDS)]
     print(f"{PROCESSES} loads on a {home_state} home: ready in {ready - started:.1f} s, ran in "
           f"{time.monotonic() - ready:.1f} s")  # fmt: skip
+
+
+def test_a_home_locked_too_long_is_one_line_naming_the_lock(tmp_path: Path) -> None:
+    from interactions_etl.instance import LOCK_FILE, InstanceLockTimeout, ensure_dagster_home, instance_lock
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # flock belongs to an open file: this process holding the lock makes its second open wait, as another would.
+    with instance_lock(home):
+        started = time.monotonic()
+        with pytest.raises(InstanceLockTimeout) as raised:
+            ensure_dagster_home(home, lock_timeout_seconds=1)
+        waited = time.monotonic() - started
+    assert str(raised.value) == (
+        f"{home / LOCK_FILE} is locked by another process (PID {os.getpid()}) creating or opening the Dagster "
+        "instance; waited 1 s for it"
+    )
+    assert 1 <= waited < 10
+    assert sorted(p.name for p in home.iterdir()) == [LOCK_FILE]  # nothing created while it waited
+    ensure_dagster_home(home)  # the lock released, the home is created
+    assert (home / "dagster.yaml").exists() and (home / "history" / "runs.db").exists()
