@@ -30,7 +30,7 @@ RECORDS = 300  # a day each: the test is about the instance, not the load
 # A module run as `python -m`, once Dagster and what the module needs are imported (seconds of CPU, which two
 # cores spread over several seconds): each process says it is ready, then waits for the go file, so the four
 # open the instance together, not one after the other as their imports happen to finish. Without it the
-# loads' race was lost 1 run in 2.
+# loads failed on the code before the lock in 1 run of 2; with it, in every run.
 BARRIER = """
 import runpy, sys, time
 from pathlib import Path
