@@ -136,8 +136,10 @@ def run(*command: str) -> int:
 def ensure_dagster_home() -> None:
     """The instance folder with the project's dagster.yaml and pool limit (pipelines/instance.py)."""
     home = os.environ.get("DAGSTER_HOME") or str(DAGSTER_HOME)
-    subprocess.run([str(BIN / "python"), "-m", "interactions_etl.instance", home], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    created = subprocess.run([str(BIN / "python"), "-m", "interactions_etl.instance", home], cwd=ROOT,
+                             stdout=subprocess.DEVNULL)  # fmt: skip
+    if created.returncode:  # it printed its one-line error (a lock held too long): no traceback of ours
+        sys.exit(created.returncode)
 
 
 def main(argv: list[str]) -> int:

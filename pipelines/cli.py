@@ -309,7 +309,7 @@ def run_loads(days: list[date], settings: Settings) -> None:
     from dagster import AssetKey, DagsterEventType, DagsterInstance
 
     from interactions_etl.definitions import REFRESH_JOB, build_definitions, process_resources, run_limit_tags
-    from interactions_etl.instance import ensure_dagster_home
+    from interactions_etl.instance import InstanceLockTimeout, ensure_dagster_home
 
     warehouse_file = settings.warehouse_path
     first_load = settings.warehouse_backend == "file" and not warehouse_file.exists()
@@ -323,9 +323,12 @@ def run_loads(days: list[date], settings: Settings) -> None:
         **run_limit_tags(settings.interactions_max_run_seconds * len(days)),
     }
     on_lake = settings.warehouse_backend == "ducklake"
-    home = ensure_dagster_home(
-        settings.dagster_home.resolve(), settings.ducklake_parallel_loads if on_lake else None
-    )
+    try:
+        home = ensure_dagster_home(
+            settings.dagster_home.resolve(), settings.ducklake_parallel_loads if on_lake else None
+        )
+    except InstanceLockTimeout as exc:
+        _die(str(exc))
     typer.echo(
         f"running interactions_job for {days[0]}..{days[-1]} ({len(days)} days); Dagster instance: {home}"
     )
