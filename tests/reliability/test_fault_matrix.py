@@ -211,7 +211,8 @@ def test_a_malformed_record_is_quarantined_and_a_rerun_heals(
     reports = run_pipeline(server, path)
     got = snapshot(path)
     rejected = {row[1] for row in got["raw.rejected_interactions"]}  # (partition_date, interaction_id, ...)
-    assert rejected and all(row[-1] for row in got["raw.rejected_interactions"])  # raw JSON kept
+    # (partition_date, interaction_id, reason, raw_json, user_id): the raw JSON kept
+    assert rejected and all(row[3] for row in got["raw.rejected_interactions"])
     # Nothing else is lost: the raw table is the clean one minus exactly the quarantined records.
     assert got["raw.interactions"] == [r for r in clean["raw.interactions"] if r[0] not in rejected]
     record_figures("a malformed record inside a page", reports, path, quarantined=len(rejected))
