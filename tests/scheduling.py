@@ -51,6 +51,10 @@ FILE_SECONDS: dict[str, float] = {
     "tests/lake/test_migrate.py": 30,
     "tests/emulator/test_generator.py": 25,
     "tests/pipeline/test_landing.py": 25,
+    "tests/reliability/test_source_duplicates.py": 45,  # 2026-12-07, four workers, from here down
+    "tests/reliability/test_range_partial_failure.py": 35,
+    "tests/reliability/test_erasure_exact.py": 30,
+    "tests/reliability/test_key_echo.py": 30,
     "tests/reliability/test_retention.py": 20,
     "tests/report/test_report_data.py": 20,
 }

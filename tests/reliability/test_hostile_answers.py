@@ -305,23 +305,6 @@ def test_a_key_with_a_line_end_is_stripped_with_a_warning_and_works(
     assert len(page.results) == 10 and client.stats.requests == 1
 
 
-def test_a_crlf_key_loads_through_the_command_line(server: EmulatorServer, tmp_path: Path) -> None:
-    """The issue's case: `set -a; source .env` of a file saved with CRLF line ends."""
-    fill(server, spread_over_day(100))
-    completed = interactions_load(
-        tmp_path, api(server, MIXPEEK_API_KEY=API_KEY + "\r", MIXPEEK_NAMESPACE=NAMESPACE + "\r"),
-        DAY.isoformat(), DAY.isoformat(),
-    )  # fmt: skip
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output[-3000:]
-    warnings = [line for line in completed.stderr.splitlines() if line.startswith("warning: ")]
-    assert any(line.startswith("warning: MIXPEEK_API_KEY has whitespace") for line in warnings), output[
-        -3000:
-    ]
-    assert any(line.startswith("warning: MIXPEEK_NAMESPACE has whitespace") for line in warnings)
-    assert API_KEY not in output
-
-
 @pytest.mark.parametrize("inner", ["\x07", "\n", "\r\n", "\x7f", "\t"])
 def test_a_key_with_a_control_character_is_refused_in_one_line(
     server: EmulatorServer, tmp_path: Path, inner: str

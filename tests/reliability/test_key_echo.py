@@ -2,10 +2,12 @@
 
 A stand-in server in front of the emulator echoes the Authorization header it receives: inside every record
 (so a load succeeds with the key in its data), in a 401's JSON message, in a 400's HTML page, in a redirect's
-Location. After an `interactions load` against each (a failing one with --verbose, tracebacks printed), no byte
+Location. After an `interactions load` against the first three (the failing ones with --verbose, tracebacks
+printed) and a request to the fourth, no byte
 of stdout, stderr, the warehouse, the analysts' copy, the reports or the Dagster home (its SQLite values read,
 compressed snapshots inflated) holds the key or its Bearer form; the records landed with `[redacted]` in its
-place, which shows the echo did reach the loader."""
+place, which shows the echo did reach the loader. The key and namespace are set with a trailing carriage return,
+as `set -a; source .env` of a file saved with CRLF line ends leaves them: stripped with a warning."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +28,9 @@ from starlette.routing import Route
 
 from interactions_etl import warehouse
 from interactions_etl.emulator.server import EmulatorServer
+from interactions_etl.mixpeek.client import MixpeekClient
+from interactions_etl.mixpeek.errors import MixpeekApiError
+from interactions_etl.mixpeek.settings import MixpeekSettings
 from tests.pipeline.conftest import DAY, NAMESPACE, fill, spread_over_day
 from tests.reliability.test_secrets import files_containing
 
@@ -71,8 +78,8 @@ def test_a_key_the_server_echoes_is_printed_and_stored_nowhere(server, tmp_path:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_HOME"))},
         "MIXPEEK_BASE_URL": proxy.base_url,
-        "MIXPEEK_API_KEY": KEY,
-        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_API_KEY": KEY + "\r",
+        "MIXPEEK_NAMESPACE": NAMESPACE + "\r",
         "MIXPEEK_REQUESTS_PER_SECOND": "500",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "REPORTS_DIR": str(tmp_path / "reports"),
@@ -92,7 +99,10 @@ def test_a_key_the_server_echoes_is_printed_and_stored_nowhere(server, tmp_path:
     try:
         landed = load()
         assert landed.returncode == 0, landed.stdout[-2000:] + landed.stderr[-2000:]
-        for mode, says in [("401_json", "HTTP 401"), ("400_html", "HTTP 400"), ("redirect", "redirects to")]:
+        warned = [line for line in landed.stderr.splitlines() if line.startswith("warning: ")]
+        assert any(line.startswith("warning: MIXPEEK_API_KEY has whitespace") for line in warned), warned
+        assert any(line.startswith("warning: MIXPEEK_NAMESPACE has whitespace") for line in warned), warned
+        for mode, says in [("401_json", "HTTP 401"), ("400_html", "HTTP 400")]:
             echoing.mode = mode
             failed = load("--verbose")
             assert failed.returncode != 0 and says in failed.stderr, (mode, failed.stderr[-2000:])
@@ -100,6 +110,11 @@ def test_a_key_the_server_echoes_is_printed_and_stored_nowhere(server, tmp_path:
                 mode,
                 failed.stderr[-2000:],
             )  # the echo reached the message
+        echoing.mode = "redirect"  # through the client alone: the CLI's edge is the same for every message
+        settings = MixpeekSettings(base_url=proxy.base_url, api_key=SecretStr(KEY), namespace=NAMESPACE)
+        with MixpeekClient(settings) as client, pytest.raises(MixpeekApiError) as redirected:
+            client.list_interactions({}, limit=10)
+        assert "steal?key=[redacted]" in str(redirected.value) and KEY not in str(redirected.value)
     finally:
         proxy.stop()
     con = warehouse.connect(warehouse_file, read_only=True)
