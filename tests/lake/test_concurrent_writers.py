@@ -10,7 +10,6 @@ failed at COMMIT and the published marts missed days whose raw rows were committ
 from __future__ import annotations
 
 import math
-import os
 import re
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from interactions_etl.lake import Lake
 from interactions_etl.landing import load_day
 from interactions_etl.marts import DAILY_MARTS, MartsSettings, refresh_marts
 from interactions_etl.staging import refresh_staging
+from tests.lake.conftest import lake_cli_env
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 from tests.reliability.test_fault_matrix import RUN_COLUMNS
 
@@ -123,25 +123,7 @@ class SnapshotChecker(threading.Thread):
 
 
 def cli_env(server: EmulatorServer, lake: Lake, home: Path) -> dict[str, str]:
-    kept = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MIXPEEK_", "DAGSTER_", "DUCKLAKE_", "WAREHOUSE_"))
-    }
-    assert lake.password is not None
-    return {
-        **kept,
-        "MIXPEEK_BASE_URL": server.base_url,
-        "MIXPEEK_API_KEY": API_KEY,
-        "MIXPEEK_NAMESPACE": NAMESPACE,
-        "MIXPEEK_REQUESTS_PER_SECOND": "500",
-        "WAREHOUSE_BACKEND": "ducklake",
-        "DUCKLAKE_CATALOG": lake.catalog,
-        "DUCKLAKE_CATALOG_PASSWORD": lake.password.get_secret_value(),
-        "DUCKLAKE_DATA_PATH": lake.data_path,
-        # Each process its own instance: concurrent first opens of one DAGSTER_HOME are a separate issue.
-        "DAGSTER_HOME": str(home / ".dagster_home"),
-    }
+    return lake_cli_env(server, lake, home / ".dagster_home")  # each process a home of its own
 
 
 @pytest.mark.slow

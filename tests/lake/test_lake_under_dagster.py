@@ -4,7 +4,6 @@ password appears in no output and no file of Dagster's instance."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,7 +11,8 @@ from pathlib import Path
 
 from interactions_etl import lake as lakes
 from interactions_etl import warehouse
-from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
+from tests.lake.conftest import lake_cli_env
+from tests.pipeline.conftest import API_KEY, DAY, fill, spread_over_day
 from tests.reliability.test_secrets import readable_bytes
 from tests.services import PostgresServer
 
@@ -21,19 +21,7 @@ def test_interactions_load_on_the_lake(server, postgres_server: PostgresServer, 
     for i in range(2):
         fill(server, spread_over_day(300, DAY + timedelta(days=i), start_index=10_000 * i))
     lake = postgres_server.lake(tmp_path / "lake-data")
-    env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_HOME", "DUCKLAKE_"))
-        },
-        "MIXPEEK_BASE_URL": server.base_url,
-        "MIXPEEK_API_KEY": API_KEY,
-        "MIXPEEK_NAMESPACE": NAMESPACE,
-        "MIXPEEK_REQUESTS_PER_SECOND": "500",
-        "WAREHOUSE_BACKEND": "ducklake",
-        "DUCKLAKE_CATALOG": lake.catalog,
-        "DUCKLAKE_CATALOG_PASSWORD": postgres_server.password,
-        "DUCKLAKE_DATA_PATH": lake.data_path,
-    }
+    env = lake_cli_env(server, lake, tmp_path / ".dagster_home")
     completed = subprocess.run(
         [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(),
          "--end", (DAY + timedelta(days=1)).isoformat()],
