@@ -73,6 +73,10 @@ def _resources(
             if settings.published_warehouse_path
             else None,
             lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
+            memory_limit=settings.memory_limit,
+            temp_directory=str(settings.warehouse_temp_directory)
+            if settings.warehouse_temp_directory
+            else None,
             retention_days=settings.interactions_retention_days,
             pseudonymise_key=pseudonymise_key,
             backend=settings.warehouse_backend,

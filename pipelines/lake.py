@@ -165,12 +165,15 @@ def connect(
     read_only: bool = False,
     memory_limit: str | None = None,
     snapshot: int | None = None,
+    temp_directory: str | os.PathLike[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as the default database (at `snapshot`: read-only, as the
     lake was when that snapshot committed)."""
     config: dict[str, str | bool] = {
         "autoinstall_known_extensions": False,  # no internet: every extension comes from its package
-        "temp_directory": os.path.join(tempfile.gettempdir(), "interactions-duckdb-spill"),
+        "temp_directory": str(
+            temp_directory or os.path.join(tempfile.gettempdir(), "interactions-duckdb-spill")
+        ),
     }
     if memory_limit:
         config["memory_limit"] = memory_limit

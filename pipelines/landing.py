@@ -30,6 +30,7 @@ import pandas as pd
 from interactions_etl import lake as lakes
 from interactions_etl import warehouse
 from interactions_etl.lake import Lake
+from interactions_etl.memory import default_memory_limit
 from interactions_etl.mixpeek.client import MixpeekClient
 from interactions_etl.mixpeek.models import INTERACTION_DECODER, INTERACTION_FIELDS, KNOWN_INTERACTION_TYPES
 from interactions_etl.mixpeek.paging import Window, WindowFetcher, WindowReport
@@ -233,6 +234,7 @@ class _LoadOptions:
     page_size: int
     sub_windows: int | None
     memory_limit: str
+    temp_directory: str | None
     pseudonymiser: Pseudonymiser | None
     max_rejected_share: float
     max_record_bytes: int
@@ -247,7 +249,8 @@ def load_day(
     *,
     page_size: int = 1000,
     sub_windows: int | None = None,
-    memory_limit: str = "512MB",
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
     pseudonymiser: Pseudonymiser | None = None,
     max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
@@ -259,7 +262,8 @@ def load_day(
     options = _LoadOptions(
         page_size,
         sub_windows,
-        memory_limit,
+        memory_limit or default_memory_limit(),
+        temp_directory,
         pseudonymiser,
         max_rejected_share,
         max_record_bytes,
@@ -308,6 +312,7 @@ def _load_once(
                     warehouse.connect(
                         location,
                         memory_limit=options.memory_limit,
+                        temp_directory=options.temp_directory,
                         lock_timeout_seconds=options.lock_timeout_seconds,
                     )
                 )
@@ -315,7 +320,11 @@ def _load_once(
 
         if staged:
             target = stage = cleanup.enter_context(
-                contextlib.closing(warehouse.connect(staged_path, memory_limit=options.memory_limit))
+                contextlib.closing(
+                    warehouse.connect(
+                        staged_path, memory_limit=options.memory_limit, temp_directory=options.temp_directory
+                    )
+                )
             )
             warehouse.ensure_raw_tables(stage)
         else:  # straight into the warehouse, inside the day's transaction

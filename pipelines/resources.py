@@ -98,8 +98,13 @@ class WarehouseResource(ConfigurableResource):
         default=None,
         description="Key of the user-id pseudonyms (EnvVar('INTERACTIONS_PSEUDONYMISE_KEY')); unset: ids as sent.",
     )
-    memory_limit: str = Field(
-        default="512MB", description="DuckDB memory limit of a load (it spills beyond)."
+    memory_limit: str | None = Field(
+        default=None,
+        description="DuckDB's memory limit per connection (WAREHOUSE_MEMORY_LIMIT; unset: half the memory the "
+        "process can see); it spills beyond.",
+    )
+    temp_directory: str | None = Field(
+        default=None, description="Where DuckDB spills (WAREHOUSE_TEMP_DIRECTORY; unset: DuckDB's own)."
     )
     lock_timeout_seconds: float = Field(
         default=warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
@@ -136,9 +141,15 @@ class WarehouseResource(ConfigurableResource):
         return warehouse.connect(
             self.location(),
             read_only=read_only,
-            memory_limit=self.memory_limit,
+            memory_limit=self.memory_limit_in_effect(),
+            temp_directory=self.temp_directory,
             lock_timeout_seconds=self.lock_timeout_seconds,
         )
+
+    def memory_limit_in_effect(self) -> str:
+        from interactions_etl.memory import default_memory_limit
+
+        return self.memory_limit or default_memory_limit()
 
     def writer_lock(self, purpose: str) -> contextlib.AbstractContextManager[None]:
         """The warehouse's writer lock (a lake's advisory lock; nothing more on the file), waiting at most

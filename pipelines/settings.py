@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         description="How long a run waits for another process holding the file before it fails, naming it.",
     )
     # The lake (WAREHOUSE_BACKEND=ducklake, docs/scale.md).
+    warehouse_memory_limit: str | None = Field(
+        None,
+        description="DuckDB's memory limit for each connection a run opens, e.g. `4GB` (unset: half the memory "
+        "this process can see, cgroup limits included); beyond it DuckDB spills to WAREHOUSE_TEMP_DIRECTORY.",
+    )
+    warehouse_temp_directory: Path | None = Field(
+        None,
+        description="Where DuckDB spills what does not fit its memory limit (unset: DuckDB's own, NAME.duckdb.tmp "
+        "beside the warehouse file; on a lake, the system's temporary folder).",
+    )
     warehouse_backend: Literal["file", "ducklake"] = Field(
         "file",
         description="`file`: the DuckDB file WAREHOUSE_PATH (one writer, one host). `ducklake`: a DuckLake, its "
@@ -211,6 +221,22 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("warehouse_memory_limit")
+    @classmethod
+    def _a_size(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", value
+        ):
+            raise ValueError("a size DuckDB reads is needed, such as 4GB or 512MiB")
+        return value
+
+    @property
+    def memory_limit(self) -> str:
+        """WAREHOUSE_MEMORY_LIMIT, else half the memory this process can see (pipelines/memory.py)."""
+        from interactions_etl.memory import default_memory_limit
+
+        return (self.warehouse_memory_limit or "").replace(" ", "") or default_memory_limit()
+
     @field_validator("mixpeek_api_key", "mixpeek_namespace", "mixpeek_retriever_id")
     @classmethod
     def _sendable(cls, value: SecretStr | str | None, info: ValidationInfo) -> SecretStr | str | None:
@@ -257,12 +283,14 @@ class Settings(BaseSettings):
         return [v.strip() for v in values if v.strip()]
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(variable, effective value, default, meaning) per setting, secrets masked."""
+        """(variable, effective value, default, meaning) per setting, secrets masked; a default computed from
+        the machine is shown as computed."""
         defaults = self.defaults()
+        effective = {"warehouse_memory_limit": self.memory_limit}
         return [
             (
                 self.variable(name),
-                _shown(getattr(self, name)),
+                _shown(effective.get(name, getattr(self, name))),
                 _shown(getattr(defaults, name)),
                 info.description or "",
             )

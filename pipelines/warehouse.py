@@ -67,6 +67,7 @@ def connect(
     memory_limit: str | None = None,
     lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
     snapshot: int | None = None,
+    temp_directory: str | os.PathLike[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, with its tables under their schemas (`raw.interactions`) on either backend.
 
@@ -74,12 +75,20 @@ def connect(
     run, a second `dagster dev` without the run queue) waits its turn, polling, instead of failing on the first
     try. A lake takes many writers (pipelines/lake.py); `snapshot` opens it as of that snapshot, read-only."""
     if isinstance(location, Lake):
-        return lakes.connect(location, read_only=read_only, memory_limit=memory_limit, snapshot=snapshot)
+        return lakes.connect(
+            location,
+            read_only=read_only,
+            memory_limit=memory_limit,
+            snapshot=snapshot,
+            temp_directory=temp_directory,
+        )
     path = location
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if temp_directory:
+        config["temp_directory"] = str(temp_directory)
     deadline = time.monotonic() + lock_timeout_seconds
     pause = 0.05
     while True:
@@ -147,9 +156,26 @@ def attach(
     con.execute(f"ATTACH {literal(str(path))} AS {alias}{' (READ_ONLY)' if read_only else ''}")
 
 
+class WarehouseMemoryError(RuntimeError):
+    """A statement ran out of the memory DuckDB may use; the message is one line naming the setting."""
+
+
+_OOM_FIGURES = re.compile(r"\(([\d.]+ \w+)/([\d.]+ \w+) used\)")
+
+
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
-    """Execute one SQL file with named parameters ($name): values are bound, never pasted into SQL."""
-    return con.execute(sql(name), params or None)
+    """Execute one SQL file with named parameters ($name): values are bound, never pasted into SQL. Out of
+    memory is one line that names the statement, the limit and the setting to raise, instead of DuckDB's
+    paragraph (its transaction, and with it the step's, rolls back)."""
+    try:
+        return con.execute(sql(name), params or None)
+    except duckdb.OutOfMemoryException as exc:
+        found = _OOM_FIGURES.search(str(exc))
+        figures = f"{found.group(1)} used of a {found.group(2)} limit" if found else "over its limit"
+        raise WarehouseMemoryError(
+            f"out of memory in sql/{name}.sql ({figures}): raise WAREHOUSE_MEMORY_LIMIT, or make room where "
+            "DuckDB spills (WAREHOUSE_TEMP_DIRECTORY)"
+        ) from None
 
 
 def rows(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
