@@ -111,7 +111,8 @@ def fail_the_days(
     record_landed(context, reports)
     landed = [r.partition_date.isoformat() for r in reports]
     not_tried = [d.isoformat() for d in days if d not in failed and d.isoformat() not in landed]
-    reasons = " | ".join(_reason(day, exc, secrets) for day, exc in failed.items())
+    reason_of = {day.isoformat(): _reason(day, exc, secrets) for day, exc in failed.items()}
+    reasons = " | ".join(reason_of.values())
     if len(days) == 1:
         description = reasons
     else:
@@ -122,9 +123,7 @@ def fail_the_days(
     raise Failure(
         description=description,
         metadata={
-            "failed_days": MetadataValue.json(
-                {d.isoformat(): _reason(d, e, secrets) for d, e in failed.items()}
-            ),
+            "failed_days": MetadataValue.json(reason_of),
             "landed_days": MetadataValue.json(landed),
             "not_tried_days": MetadataValue.json(not_tried),
         },

@@ -306,10 +306,11 @@ def run_loads(days: list[date], settings: Settings) -> None:
     as resources built from them, not through the environment. A day that fails does not stop the others: when
     some days landed, `interactions_refresh_job` refreshes what is downstream of them in a second run, and the
     command still fails, naming the failed days."""
-    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster import DagsterInstance
 
     from interactions_etl.definitions import REFRESH_JOB, build_definitions, process_resources, run_limit_tags
     from interactions_etl.instance import InstanceLockTimeout, ensure_dagster_home
+    from interactions_etl.schedules import days_landed
 
     warehouse_file = settings.warehouse_path
     first_load = settings.warehouse_backend == "file" and not warehouse_file.exists()
@@ -341,14 +342,7 @@ def run_loads(days: list[date], settings: Settings) -> None:
         errors = _step_errors(result)
         failures = [f"{step}: {_root_cause(error)}" for step, error in errors]
         run_id = result.run_id
-        # Read from the instance: a failed step's logged materializations are stored, not in `result`.
-        landed = sorted(
-            entry.dagster_event.partition
-            for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-            if entry.dagster_event
-            and entry.dagster_event.partition
-            and entry.dagster_event.asset_key == AssetKey("raw_interactions")
-        )
+        landed = days_landed(instance, run_id)
         # Some days failed and others landed: the load step's failure skipped what is downstream, so those
         # days are refreshed and published by a second run, and this one stays failed, for the failed days.
         if not result.success and landed and {step for step, _ in errors} == {"raw_interactions"}:

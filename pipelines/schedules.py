@@ -8,6 +8,7 @@ from typing import Any
 from dagster import (
     AssetKey,
     DagsterEventType,
+    DagsterInstance,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -106,6 +107,18 @@ def build_refresh_sensor(load_job: JobLike, refresh_job: JobLike) -> SensorDefin
     return refresh_after_loads
 
 
+def days_landed(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The days a run's load step recorded as landed, read from the instance: a step that fails afterwards
+    (some days of its range failed) keeps its logged materializations there, not in its result."""
+    return sorted(
+        entry.dagster_event.partition
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        if entry.dagster_event
+        and entry.dagster_event.partition
+        and entry.dagster_event.asset_key == AssetKey("raw_interactions")
+    )
+
+
 def build_refresh_after_failed_days_sensor(refresh_job: JobLike) -> SensorDefinition:
     """On a file: after a run whose load step failed on some days but landed others (a backfill of a range is
     one run), a refresh run, so the landed days reach the marts, the report and the analysts' copy as they do
@@ -127,12 +140,7 @@ def build_refresh_after_failed_days_sensor(refresh_job: JobLike) -> SensorDefini
             return SkipReason(
                 f"run {run.run_id} failed in {sorted(filter(None, failed_steps))}, not in the load alone"
             )
-        landed = [
-            entry
-            for entry in context.instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-            if entry.dagster_event and entry.dagster_event.asset_key == AssetKey("raw_interactions")
-        ]
-        if not landed:
+        if not days_landed(context.instance, run.run_id):
             return SkipReason(f"run {run.run_id} landed no day")
         record = context.instance.get_run_record_by_id(run.run_id)
         ended = record.end_time if record and record.end_time else None
