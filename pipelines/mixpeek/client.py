@@ -179,7 +179,9 @@ def _bound(transport: httpx.BaseTransport | None, deadline: _Deadline) -> None:
         return
     pool = getattr(transport, "_pool", None)
     if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("this httpx has no httpcore connection pool to bound: use httpx 0.28, as pyproject.toml asks")
+        raise RuntimeError(
+            "this httpx has no httpcore connection pool to bound: use httpx 0.28, as pyproject.toml asks"
+        )
     pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
 
 
