@@ -110,11 +110,17 @@ def user_interactions_in(path: Path, stored_id: str) -> int:
 
 def file_holds(path: Path, needle: bytes) -> bool:
     """Whether the file's bytes contain `needle`, searched through a memory map: Dagster's event logs grow
-    for months, and are not read into memory for this."""
-    if path.stat().st_size < len(needle):
+    for months, and are not read into memory for this. A file that goes away during the search holds nothing:
+    SQLite's -shm and -wal files come and go while Dagster runs beside the erasure."""
+    try:
+        if path.stat().st_size < len(needle):
+            return False
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(needle) != -1
+    except FileNotFoundError:
         return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        return mapped.find(needle) != -1
+    except ValueError:  # emptied between the size and the map: mmap refuses an empty file
+        return False
 
 
 def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
