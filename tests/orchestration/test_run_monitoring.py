@@ -59,14 +59,17 @@ def watch_closely(dagster_home: Path) -> None:
     config.write_text(text)
 
 
-def launch(dev: DagsterDev, day: str) -> str:
+def launch(dev: DagsterDev, day: str, **tags: str) -> str:
     """A partition's run, launched as the UI's Materialize does it: into the queue."""
+    run_tags = [{"key": "dagster/partition", "value": day}] + [
+        {"key": k, "value": v} for k, v in tags.items()
+    ]
     data = dev.graphql(
         """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
              ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
         {"params": {
             "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+            "executionMetadata": {"tags": run_tags},
         }},
     )["launchRun"]  # fmt: skip
     assert data["__typename"] == "LaunchRunSuccess", data
@@ -121,7 +124,9 @@ def test_a_killed_run_fails_and_a_hung_one_is_cancelled_so_the_next_run_goes(
         slow_emulator.emulator.faults.configure(FaultConfig(latency_ms=50_000, scope="list"))
         hung = launch(dev, stuck_day)
         worker_pid(dev, hung, deadline)
-        waiting = launch(dev, next_day)  # queued behind it: the warehouse's pool runs one run at a time
+        # Queued behind it: the warehouse's pool runs one run at a time. Its own limit (Dagster's per-run tag)
+        # is generous: on a busy host a whole day's load can take longer than the 30 s under test.
+        waiting = launch(dev, next_day, **{"dagster/max_runtime": "400"})
         time.sleep(5)
         assert run_of(dev, hung)["status"] == "STARTED", "\n".join(messages(dev, hung)[-6:])
         assert run_of(dev, waiting)["status"] == "QUEUED"
