@@ -19,13 +19,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 LOCK_FILE = "interactions-instance.lock"
-# Any 64-bit number, the same in every process of the project: pg_try_advisory_lock's key for the instance.
-ADVISORY_LOCK_KEY = 0x1A7E_2025_0000_0025
+# The instance's lock in the project's advisory key space (pipelines/pg_lock.py; the lake's writer is 1).
+ADVISORY_LOCK_NUMBER = 2
 # Creating a home takes seconds (a busy machine: up to about 10); a wait far beyond that is a stuck process.
 LOCK_TIMEOUT_SECONDS = 120.0
 
@@ -35,7 +36,7 @@ class InstanceLockTimeout(TimeoutError):
 
 
 def _poll(acquire: Callable[[], bool], deadline: float) -> bool:
-    """Try to take a lock until `deadline`: blocking calls (flock, pg_advisory_lock) have no timeout of their own."""
+    """Try to take the flock until `deadline`: flock has no timeout of its own."""
     while not acquire():
         if time.monotonic() >= deadline:
             return False
@@ -95,31 +96,36 @@ def postgres_urls(home: Path) -> list[str]:
     return sorted(urls)
 
 
-@contextmanager
-def _postgres_lock(url: str, deadline: float, timeout_seconds: float) -> Iterator[None]:
-    """A session advisory lock in the database: PostgreSQL releases it when the connection ends, a crash too."""
+def _postgres_lock(url: str, deadline: float, timeout_seconds: float) -> AbstractContextManager[None]:
+    """The instance's advisory lock in the database (pipelines/pg_lock.py), waiting until `deadline`."""
     import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
 
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            take = sa.text("SELECT pg_try_advisory_lock(:key)").bindparams(key=ADVISORY_LOCK_KEY)
-            if not _poll(lambda: bool(connection.execute(take).scalar()), deadline):
-                where = sa.make_url(url)  # the URL holds the password: only where the database is
-                raise InstanceLockTimeout(
-                    f"PostgreSQL advisory lock {ADVISORY_LOCK_KEY} in the database {where.database} on "
-                    f"{where.host}:{where.port} is held by another process creating or opening the Dagster "
-                    f"instance; waited {timeout_seconds:.0f} s for it"
-                )
-            try:
-                yield
-            finally:
-                connection.execute(
-                    sa.text("SELECT pg_advisory_unlock(:key)").bindparams(key=ADVISORY_LOCK_KEY)
-                )
-    finally:
-        engine.dispose()
+    from interactions_etl import pg_lock
+
+    where = sa.make_url(url)  # the URL holds the password: the messages say only where the database is
+    # libpq reads postgresql:// URLs, not SQLAlchemy's dialect names (postgresql+psycopg2://).
+    dsn = where.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def timed_out(holder: str) -> InstanceLockTimeout:
+        return InstanceLockTimeout(
+            f"PostgreSQL advisory lock {pg_lock.KEY_SPACE}/{ADVISORY_LOCK_NUMBER} in the database "
+            f"{where.database} on {where.host}:{where.port} is held by {holder}, creating or opening the "
+            f"Dagster instance; waited {timeout_seconds:.0f} s for it"
+        )
+
+    def open_connection() -> Any:
+        try:
+            return pg_lock.connect("instance", dsn=dsn)
+        except pg_lock.LockConnectError as exc:
+            raise InstanceLockTimeout(
+                f"could not reach the Dagster instance's database {where.database} on {where.host}:{where.port} "
+                f"to lock it: {exc}"
+            ) from None
+
+    remaining = max(deadline - time.monotonic(), 0.001)
+    return pg_lock.advisory_lock(
+        open_connection, ADVISORY_LOCK_NUMBER, timeout_seconds=remaining, timed_out=timed_out
+    )
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -215,21 +216,26 @@ def test_a_postgres_instance_locked_too_long_is_one_line_without_the_password(
     database, (home, *_) = postgres_instance
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", postgres_server.password)
     (url,) = instance.postgres_urls(home)
-    key = instance.ADVISORY_LOCK_KEY
+    from interactions_etl.pg_lock import KEY_SPACE
+
+    number = instance.ADVISORY_LOCK_NUMBER
     engine = sa.create_engine(url, poolclass=sa.NullPool)  # a session ends when its connection closes
     try:
         # Another machine creating the instance: its session holds the lock.
         with engine.connect() as other_machine:
-            other_machine.execute(sa.text(f"SELECT pg_advisory_lock({key})"))
+            other_machine.execute(sa.text(f"SELECT pg_advisory_lock({KEY_SPACE}, {number})"))
             with pytest.raises(instance.InstanceLockTimeout) as raised:
                 instance.ensure_dagster_home(home, lock_timeout_seconds=1)
             assert (
                 "runs" not in sa.inspect(other_machine).get_table_names()
             )  # nothing created while it waited
-        assert str(raised.value) == (
-            f"PostgreSQL advisory lock {key} in the database {database} on 127.0.0.1:{postgres_server.port} is "
-            "held by another process creating or opening the Dagster instance; waited 1 s for it"
-        )
+        # The holder is named: here a session that set no application_name.
+        assert re.fullmatch(
+            rf"PostgreSQL advisory lock {KEY_SPACE}/{number} in the database {database} on "
+            rf"127\.0\.0\.1:{postgres_server.port} is held by 'an unnamed client' \(PostgreSQL pid \d+, for \d+ s\), "
+            "creating or opening the Dagster instance; waited 1 s for it",
+            str(raised.value),
+        ), str(raised.value)
         assert postgres_server.password not in str(raised.value)
         instance.ensure_dagster_home(home)  # the lock ended with the session: the instance is created
         with engine.connect() as connection:
