@@ -115,7 +115,7 @@ def lock() -> int:
     hashes of their files, into the two locks. uv does the resolution (pip itself cannot yet write a
     requirements file with hashes); installing from the locks needs pip only."""
     subprocess.run([*PIP_INSTALL, "uv"], check=True)
-    for target, extras in ((LOCK, ["dev"]), (BENCH_LOCK, ["dev", "bench"])):
+    for target, extras in ((LOCK, ["dev", "emulator"]), (BENCH_LOCK, ["dev", "emulator", "bench"])):
         command = [str(BIN / "uv"), "pip", "compile", "pyproject.toml", "--universal", "--python-version", "3.11",
                    "--generate-hashes", "--no-header", "--quiet", "-o", str(target)]  # fmt: skip
         for extra in extras:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("pipelines", "assets")  # the installed code; tests and benchmarks are not counted
-EMULATOR = ROOT / "pipelines" / "emulator"
+EMULATOR = ROOT / "mixpeek_emulator"
 # A line that decides by backend: the setting read, or the lake told from the file by type or by None.
 BACKEND_QUESTION = re.compile(
     r"warehouse_backend\s*[!=]=|isinstance\([^)]*\bLake\)|\blake is (not )?None|backend\s*[!=]=\s*['\"]"
@@ -89,8 +89,12 @@ def main(argv: list[str]) -> int:
         if f.module not in longest or f.lines > longest[f.module].lines:
             longest[f.module] = f
     questions = backend_questions(files)
-    emulator_files = [p for p in files if EMULATOR in p.parents]
-    emulator_share = lines_of(emulator_files) / max(lines_of(files), 1)
+    # Counted in the product's package until issue 27 moved it to its own (mixpeek_emulator/).
+    emulator_files = sorted(EMULATOR.rglob("*.py"))
+    inside = EMULATOR.parent.name in PRODUCT
+    emulator_share = lines_of(emulator_files) / max(
+        lines_of(files) + (0 if inside else lines_of(emulator_files)), 1
+    )
     print(f"SQL files: {len(list((ROOT / 'sql').rglob('*.sql')))}")
     print(f"product functions over 80 lines: {len(over_80)}; over 60 lines: {len(over_60)}")
     for f in over_60:
@@ -98,7 +102,8 @@ def main(argv: list[str]) -> int:
     print(f"lines that ask which backend they are on: {len(questions)}")
     for hit in questions:
         print(f"  {hit}")
-    print(f"emulator's share of the product's Python lines: {emulator_share:.0%}")
+    where = "inside the product's package" if inside else "its own package, outside the product's install"
+    print(f"emulator's share of the Python lines: {emulator_share:.0%} ({where})")
     pairs = duplicate_pairs()
     if pairs is not None:
         print(f"duplicate pairs (whole tree, `duplicates`): {pairs[0]}, of which not boilerplate: {pairs[1]}")

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.estimators.position_bias import Cells, _EMStep, fit_pbm
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 
 TOLERANCE = 1e-6
 

@@ -1,6 +1,6 @@
 """List-page latency of the emulator at a million stored interactions.
 
-Starts `interactions emulator` in its own process (so the client does not share its GIL), pre-filled with
+Starts `mixpeek-emulator serve` in its own process (so the client does not share its GIL), pre-filled with
 synthetic traffic, then times list pages over real HTTP on loopback:
 - cursor pages (sorted by timestamp ascending, the loader's order): the first, the middle and the last page;
 - offset pages: offset 0 and offset 10000 (the API's maximum), default order (newest first);
@@ -72,8 +72,8 @@ def main() -> None:
     command = [
         sys.executable,
         "-m",
-        "interactions_etl.cli",
-        "emulator",
+        "mixpeek_emulator",
+        "serve",
         "--port",
         str(port),
         "--namespace",

@@ -38,15 +38,15 @@ sys.path.insert(0, str(ROOT))  # tests/services.py: the same PostgreSQL set-up a
 
 from interactions_etl import lake as lakes  # noqa: E402
 from interactions_etl import warehouse  # noqa: E402
-from interactions_etl.emulator.app import Emulator, EmulatorConfig  # noqa: E402
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic  # noqa: E402
-from interactions_etl.emulator.prefill import prefill  # noqa: E402
-from interactions_etl.emulator.server import EmulatorServer  # noqa: E402
 from interactions_etl.landing import land_records, load_day, replace_day_from_staged  # noqa: E402
 from interactions_etl.marts import refresh_marts  # noqa: E402
 from interactions_etl.mixpeek.client import MixpeekClient  # noqa: E402
 from interactions_etl.mixpeek.settings import MixpeekSettings  # noqa: E402
 from interactions_etl.staging import refresh_staging  # noqa: E402
+from mixpeek_emulator.app import Emulator, EmulatorConfig  # noqa: E402
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic  # noqa: E402
+from mixpeek_emulator.prefill import prefill  # noqa: E402
+from mixpeek_emulator.server import EmulatorServer  # noqa: E402
 from tests.services import PostgresServer, location_arg, location_from_arg, missing_postgres_reason  # noqa: E402
 
 API_KEY = "sk_bench_lake"

@@ -1,7 +1,7 @@
 """Extraction into DuckDB: this project's loader against the ceiling the server allows.
 
 For each day size (default 100k and 1M interactions in one UTC day):
-1. start `interactions emulator` in its own process, pre-filled with that day, no rate limit;
+1. start `mixpeek-emulator serve` in its own process, pre-filled with that day, no rate limit;
 2. ceiling: a bare httpx loop that walks the same windows and cursors with the same concurrency and page size,
    and throws the pages away (it reads only `next_cursor` from the tail of each body);
 3. this project: `load_day` (validation, quarantine, DuckDB transaction) into a fresh DuckDB file, in a child
@@ -44,7 +44,7 @@ TIER_RATES = {"unlimited": 1e6, "pro": 100.0, "free": 10.0}  # requests per seco
 
 def start_emulator(port: int, key: str, per_day: int, tier: str) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "interactions_etl.cli", "emulator", "--port", str(port), "--namespace", "bench",
+        sys.executable, "-m", "mixpeek_emulator", "serve", "--port", str(port), "--namespace", "bench",
         "--rate-limit", tier, "--days", "1", "--per-day", str(per_day), "--start", DAY.isoformat(),
         "--log-level", "warning",
     ]  # fmt: skip

@@ -28,10 +28,10 @@ from typing import Any
 import duckdb
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.landing import land_records
 from interactions_etl.marts import MartsReport, refresh_marts
 from interactions_etl.staging import refresh_staging
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 
 START = date(2026, 8, 1)
 SEED = 11

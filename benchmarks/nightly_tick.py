@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the GraphQL driver lives with the tests
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import DagsterDev, deployment_env, emulator_with_last_days
 
 API_KEY = "sk_bench_nightly_tick"

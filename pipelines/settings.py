@@ -77,11 +77,6 @@ class Settings(BaseSettings):
         description="Longest one request may take, answer included, however slowly its bytes arrive (a page "
         "takes under a second); one past it is retried within the retry budget, then fails the load.",
     )
-    mixpeek_emulator_api_keys: SecretStr | None = Field(
-        None,
-        description="Keys `interactions emulator` accepts, comma-separated, or one KEY=ns1,ns2 (else "
-        "MIXPEEK_API_KEY).",
-    )
     # The warehouse.
     warehouse_path: Path = Field(Path(DEFAULT_WAREHOUSE_PATH), description="The DuckDB file the loads write.")
     published_warehouse_path: Path | None = Field(
@@ -269,17 +264,13 @@ class Settings(BaseSettings):
         return EnvVar(self.variable(field)) if required or getattr(self, field) is not None else None
 
     def secrets(self) -> list[str]:
-        """Every secret value the settings hold (each of MIXPEEK_EMULATOR_API_KEYS's keys too): what the
-        redaction at the edges replaces (pipelines/redaction.py)."""
+        """Every secret value the settings hold: what the redaction at the edges replaces
+        (pipelines/redaction.py)."""
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 values.append(value.get_secret_value())
-        emulator_keys = self.mixpeek_emulator_api_keys
-        if emulator_keys is not None:  # "k1,k2", or one "KEY=ns1,ns2"
-            text = emulator_keys.get_secret_value()
-            values += [text.split("=", 1)[0]] if "=" in text else text.split(",")
         return [v.strip() for v in values if v.strip()]
 
     def rows(self) -> list[tuple[str, str, str, str]]:
@@ -307,6 +298,7 @@ def environment_secrets() -> list[str]:
             raw = os.environ.get(Settings.variable(name))
             if raw:
                 values += [raw, raw.strip()]
+    # The emulator's keys (its own variable, `mixpeek-emulator serve`): one shell often sets them beside ours.
     keys = os.environ.get("MIXPEEK_EMULATOR_API_KEYS", "")
     values += [k.strip() for k in (keys.split("=", 1)[:1] if "=" in keys else keys.split(","))]
     return [v for v in values if v]

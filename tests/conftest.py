@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.lake import Lake
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.server import EmulatorServer
 from tests.services import PostgresServer, S3Server, missing_postgres_reason
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ def environment_reads(path: Path) -> list[str]:
 
 def test_the_environment_is_read_in_the_settings_module_only() -> None:
     modules = [p for folder in SOURCE_FOLDERS for p in sorted((ROOT / folder).rglob("*.py"))]
-    assert len(modules) > 40  # the walk found the code
+    assert len(modules) > 25  # the walk found the code (the emulator, its own package, reads its own)
     reads = [hit for p in modules if p.name != "settings.py" or p.parent.name != "pipelines"
              for hit in environment_reads(p)]  # fmt: skip
     assert reads == []

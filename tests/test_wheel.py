@@ -23,7 +23,7 @@ def build_wheel(folder: Path) -> Path:
     sources), with this environment's setuptools (no download)."""
     source = folder / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("pipelines", "assets", "sql"):
+    for name in ("pipelines", "assets", "sql", "mixpeek_emulator"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -46,8 +46,13 @@ def locked_versions() -> str:
 def test_the_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
-    # One import package, nothing generic at the top level, and every data file the code reads.
-    assert {n.split("/")[0] for n in names} == {"interactions_etl", "interactions_etl-0.1.0.dist-info"}
+    # The product's import package and the emulator's, nothing generic at the top level, and every data file the
+    # code reads.
+    assert {n.split("/")[0] for n in names} == {
+        "interactions_etl",
+        "mixpeek_emulator",
+        "interactions_etl-0.1.0.dist-info",
+    }
     shipped = {
         n.removeprefix("interactions_etl/sql/") for n in names if n.startswith("interactions_etl/sql/")
     }
@@ -60,18 +65,44 @@ def test_the_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path: Pat
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     constraints = tmp_path / "constraints.txt"
     constraints.write_text(locked_versions())
-    install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "-q",
-         "-c", str(constraints), str(wheel)],
-        capture_output=True, text=True, timeout=800,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-3000:]
+
+    def install(requirement: str) -> None:
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile",
+             "-q", "-c", str(constraints), requirement],
+            capture_output=True, text=True, timeout=800,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
     away = tmp_path / "elsewhere"  # no checkout, no sql/ folder, nothing on sys.path but the venv
     away.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MIXPEEK_", "WAREHOUSE_", "INTERACTIONS_", "REPORTS_DIR", "DAGSTER_HOME",
                                 "PYTHONPATH", "VIRTUAL_ENV"))}  # fmt: skip
+
+    # The emulator's dependencies are the `emulator` extra's alone (Dagster's webserver brings Starlette and
+    # uvicorn anyway; sortedcontainers comes with the emulator only).
+    metadata = zipfile.ZipFile(wheel).read("interactions_etl-0.1.0.dist-info/METADATA").decode()
+    for name in ("starlette", "uvicorn", "sortedcontainers"):
+        (line,) = [r for r in metadata.splitlines() if r.startswith(f"Requires-Dist: {name}")]
+        assert 'extra == "emulator"' in line, line
+    # The product alone: its Dagster definitions load without the emulator, and the demo, which needs it, says
+    # in one line which extra to install.
+    install(str(wheel))
+    product = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import importlib.util as u, interactions_etl.definitions; print(u.find_spec('sortedcontainers') is None)"],
+        cwd=away, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert product.returncode == 0 and product.stdout.strip() == "True", product.stdout + product.stderr
+    without = subprocess.run(
+        [str(venv / "bin" / "interactions"), "demo", "--days", "1", "--per-day", "100"],
+        cwd=away, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert without.returncode == 2, without.stdout + without.stderr
+    assert "pip install 'interactions-etl[emulator]'" in without.stderr and "Traceback" not in without.stderr
+
+    install(f"{wheel}[emulator]")
     demo = subprocess.run(
         [str(venv / "bin" / "interactions"), "demo", "--days", "2", "--per-day", "2000"],
         cwd=away, env=env, capture_output=True, text=True, timeout=600,

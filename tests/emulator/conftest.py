@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.conftest import StartEmulator
 
 API_KEY = "sk_test_emulator_k3y_9f1c"

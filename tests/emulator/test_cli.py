@@ -24,7 +24,7 @@ def free_port() -> int:
 def test_emulator_command_prefills_serves_and_never_logs_the_key(tmp_path: Path) -> None:
     port = free_port()
     truth = tmp_path / "truth.json"
-    command = [sys.executable, "-m", "interactions_etl.cli", "emulator", "--port", str(port), "--seed", "7", "--days", "2",
+    command = [sys.executable, "-m", "mixpeek_emulator", "serve", "--port", str(port), "--seed", "7", "--days", "2",
                "--per-day", "3000", "--start", "2026-10-01", "--namespace", "demo", "--rate-limit", "pro",
                "--ground-truth", str(truth), "--log-level", "debug"]  # fmt: skip
     env = {**os.environ, "MIXPEEK_API_KEY": SECRET}
@@ -75,7 +75,7 @@ def test_generate_writes_jsonl_and_truth(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "interactions_etl.cli",
+            "mixpeek_emulator",
             "generate",
             "--days",
             "1",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from interactions_etl.emulator.filters import (
+from mixpeek_emulator.filters import (
     MAX_FILTER_DEPTH,
     FilterError,
     TimeRange,
     compile_filters,
     compile_list_query,
 )
-from interactions_etl.emulator.records import make_stored, parse_instant
+from mixpeek_emulator.records import make_stored, parse_instant
 
 T0 = parse_instant("2026-10-01T00:00:00Z")
 T1 = parse_instant("2026-10-02T00:00:00Z")

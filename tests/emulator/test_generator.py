@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from interactions_etl.emulator.generator import (
+from mixpeek_emulator.generator import (
     EXAMINATION,
     TrafficConfig,
     examination_curve,
     generate_traffic,
     write_ground_truth,
 )
-from interactions_etl.emulator.records import RECORD_FIELDS, parse_instant
-from interactions_etl.emulator.schemas import InteractionType
+from mixpeek_emulator.records import RECORD_FIELDS, parse_instant
+from mixpeek_emulator.schemas import InteractionType
 
 SMALL = TrafficConfig(seed=11, start=date(2026, 10, 1), days=2, per_day=20_000)
 

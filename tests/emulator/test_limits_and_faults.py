@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from interactions_etl.emulator.faults import FaultConfig
-from interactions_etl.emulator.ratelimit import RateLimit
+from mixpeek_emulator.faults import FaultConfig
+from mixpeek_emulator.ratelimit import RateLimit
 from tests.emulator.conftest import (
     EmulatorFactory,
     assert_envelope,

@@ -213,7 +213,7 @@ def test_filter_operators_over_http(sample, filters: dict[str, Any], expected: s
 
 
 def test_timestamp_windows_and_their_negations(clocked) -> None:
-    from interactions_etl.emulator.records import format_instant
+    from mixpeek_emulator.records import format_instant
 
     api, clock = clocked
     start = clock.now_us

@@ -13,8 +13,8 @@ from mixpeek.models.list_interactions_request import ListInteractionsRequest
 from mixpeek.models.public_interaction_request import PublicInteractionRequest
 from mixpeek.models.search_interaction import SearchInteraction
 
-from interactions_etl.emulator.app import PublicRetriever
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.app import PublicRetriever
+from mixpeek_emulator.server import EmulatorServer
 from tests.emulator.conftest import API_KEY, NAMESPACE, EmulatorFactory, interaction
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from interactions_etl.emulator.records import format_instant, parse_instant
+from mixpeek_emulator.records import format_instant, parse_instant
 
 
 def by_strftime(micros: int) -> str:

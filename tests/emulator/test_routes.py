@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from interactions_etl.emulator.records import format_instant, parse_instant
+from mixpeek_emulator.records import format_instant, parse_instant
 from tests.emulator.conftest import (
     API_KEY,
     NAMESPACE,
@@ -171,7 +171,7 @@ def test_namespaces_are_isolated(emulator) -> None:
 
 
 def test_namespace_by_id_or_name_and_keys_bound_to_namespaces(make_emulator: EmulatorFactory) -> None:
-    from interactions_etl.emulator.app import namespace_id_for
+    from mixpeek_emulator.app import namespace_id_for
 
     server = make_emulator(
         api_keys={API_KEY: None, "sk_team_b": frozenset({"team-b"})}, namespaces=["team-a", "team-b"]
@@ -189,7 +189,7 @@ def test_namespace_by_id_or_name_and_keys_bound_to_namespaces(make_emulator: Emu
 
 
 def test_public_track_routes(make_emulator: EmulatorFactory) -> None:
-    from interactions_etl.emulator.app import PublicRetriever
+    from mixpeek_emulator.app import PublicRetriever
 
     server = make_emulator(
         public_retrievers={

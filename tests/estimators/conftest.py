@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.estimators.position_bias import Cells, CurveSettings
 from interactions_etl.marts import MartsSettings
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 from tests.estimators.simulation import DEVICES, SimulatedCells, simulate_cells
 

@@ -1,7 +1,7 @@
 """Counts per (device, query, document, position) from the generator's click model, simulated with numpy.
 
 The estimators work on counts only (Cells), so their tests need no records: this draws the cells the generator's
-traffic would give, with the generator's parameters (interactions_etl.emulator.generator: the examination
+traffic would give, with the generator's parameters (mixpeek_emulator.generator: the examination
 curves and page sizes, and from TrafficConfig the retrievers, device shares, numbers of queries, documents and
 candidates), a million searches in about 4 s where the generator would take some 12 minutes (44 µs per record,
 16 records per search). What is kept from the generator:
@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from interactions_etl.emulator.generator import (
+from interactions_etl.estimators.position_bias import Cells
+from mixpeek_emulator.generator import (
     EXAMINATION,
     PAGE_SIZE,
     RetrieverSpec,
     TrafficConfig,
     examination_curve,
 )
-from interactions_etl.estimators.position_bias import Cells
 
 DEVICES = ("mobile", "desktop", "tablet")
 

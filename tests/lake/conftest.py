@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.lake import Lake
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_server, server  # noqa: F401 - fixtures
 
 

@@ -25,14 +25,14 @@ import pytest
 
 from interactions_etl import lake as lakes
 from interactions_etl import warehouse
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.prefill import prefill
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.estimators.position_bias import CurveSettings
 from interactions_etl.lake import Lake
 from interactions_etl.landing import load_day
 from interactions_etl.marts import DAILY_MARTS, MartsSettings, refresh_marts
 from interactions_etl.staging import refresh_staging
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.prefill import prefill
+from mixpeek_emulator.server import EmulatorServer
 from tests.lake.conftest import lake_cli_env
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 from tests.reliability.test_fault_matrix import RUN_COLUMNS

@@ -16,9 +16,9 @@ import pytest
 
 from interactions_etl import lake as lakes
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.lake import Lake, LakeError, catalog_database
 from interactions_etl.landing import land_records
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import refresh_downstream
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 from tests.services import PostgresServer

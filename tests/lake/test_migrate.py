@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.staging import refresh_staging
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 from tests.services import PostgresServer

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.prefill import prefill
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.lake import Lake
 from interactions_etl.landing import load_day
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.prefill import prefill
+from mixpeek_emulator.server import EmulatorServer
 from tests.conftest import refresh_downstream
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 from tests.reliability.test_fault_matrix import MARTS_SETTINGS, snapshot

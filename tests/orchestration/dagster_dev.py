@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.prefill import prefill
-from interactions_etl.emulator.ratelimit import RateLimit
 from interactions_etl.instance import ensure_dagster_home
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.prefill import prefill
+from mixpeek_emulator.ratelimit import RateLimit
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "interactions_etl"  # workspace.yaml and [tool.dg.project] name it

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from interactions_etl import lake as lakes
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.instance import ensure_dagster_home
+from mixpeek_emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import (
     TERMINAL,
     DagsterDev,

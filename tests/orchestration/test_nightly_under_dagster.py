@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import (
     DagsterDev,
     days_of_the_tick,

@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from interactions_etl.emulator.faults import FaultConfig
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.faults import FaultConfig
+from mixpeek_emulator.server import EmulatorServer
 from tests.orchestration.dagster_dev import (
     LOCATION,
     REPOSITORY,

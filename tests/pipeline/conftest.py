@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from interactions_etl.emulator.records import format_instant, to_micros
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.settings import MixpeekSettings
+from mixpeek_emulator.records import format_instant, to_micros
+from mixpeek_emulator.server import EmulatorServer
 from tests.conftest import StartEmulator
 
 API_KEY = "sk_test_loader_secret_5d2e"

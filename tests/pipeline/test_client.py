@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from interactions_etl.emulator.faults import FaultConfig
 from interactions_etl.mixpeek.client import RetryPolicy
 from interactions_etl.mixpeek.errors import MixpeekApiError
+from mixpeek_emulator.faults import FaultConfig
 from tests.pipeline.conftest import API_KEY, DAY, RecordingSleep, fill, make_client, spread_over_day
 
 BODY = {"sort": {"field": "timestamp", "direction": "asc"}}

@@ -420,7 +420,7 @@ def test_a_failed_audit_fails_the_run_and_stops_what_is_downstream(make_server, 
     from dagster import DagsterInstance
 
     from interactions_etl.definitions import build_definitions
-    from interactions_etl.emulator.faults import FaultConfig
+    from mixpeek_emulator.faults import FaultConfig
 
     server = make_server(
         faults=FaultConfig(malformed_rate=1.0, scope="list", seed=3)

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from interactions_etl.emulator.faults import FaultConfig
 from interactions_etl.landing import load_day
 from interactions_etl.mixpeek.client import RetryPolicy
 from interactions_etl.mixpeek.errors import MixpeekApiError
+from mixpeek_emulator.faults import FaultConfig
 from tests.pipeline.conftest import DAY, fill, make_client, record, spread_over_day
 
 COMPARABLE = "* EXCLUDE (loaded_at, run_id)"

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import fill, make_server, server, spread_over_day  # noqa: F401 - pytest finds fixtures by name here
 from tests.reliability.misbehaving import MisbehavingProxy, Rewrite
 

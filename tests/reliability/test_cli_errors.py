@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 
 

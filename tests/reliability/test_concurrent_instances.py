@@ -20,7 +20,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.server import EmulatorServer
 from tests.orchestration.test_machines import instance_yaml
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 from tests.services import PostgresServer

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 

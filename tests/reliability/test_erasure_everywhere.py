@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
-from interactions_etl.emulator.prefill import enrich
-from interactions_etl.emulator.ratelimit import RateLimit
-from interactions_etl.emulator.server import EmulatorServer
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
+from mixpeek_emulator.prefill import enrich
+from mixpeek_emulator.ratelimit import RateLimit
+from mixpeek_emulator.server import EmulatorServer
 from tests.reliability.test_fault_matrix import assert_same_warehouse, snapshot
 
 KEY, NAMESPACE = "sk_erasure_everywhere_71c3", "ns_erasure"

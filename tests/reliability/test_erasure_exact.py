@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.erasure import forget_user
 from interactions_etl.landing import load_day
 from interactions_etl.warehouse import Location
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.misbehaving import MisbehavingProxy
 

@@ -27,16 +27,16 @@ import duckdb
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.app import Emulator, EmulatorConfig
-from interactions_etl.emulator.faults import FaultConfig
-from interactions_etl.emulator.prefill import prefill
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.estimators.position_bias import CurveSettings
 from interactions_etl.lake import Lake
 from interactions_etl.landing import LoadReport, load_day
 from interactions_etl.marts import MartsSettings, refresh_marts
 from interactions_etl.mixpeek.client import RetryPolicy
 from interactions_etl.staging import refresh_staging
+from mixpeek_emulator.app import Emulator, EmulatorConfig
+from mixpeek_emulator.faults import FaultConfig
+from mixpeek_emulator.prefill import prefill
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, NAMESPACE, make_client
 from tests.services import location_arg
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.errors import MixpeekApiError
 from interactions_etl.mixpeek.settings import MixpeekSettings
 from interactions_etl.resources import MixpeekResource
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import API_KEY, DAY, NAMESPACE, fill, spread_over_day
 from tests.reliability.test_cli_errors import api, interactions, interactions_load, one_error_line
 

@@ -27,10 +27,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.mixpeek.client import MixpeekClient
 from interactions_etl.mixpeek.errors import MixpeekApiError
 from interactions_etl.mixpeek.settings import MixpeekSettings
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import DAY, NAMESPACE, fill, spread_over_day
 from tests.reliability.test_secrets import files_containing
 

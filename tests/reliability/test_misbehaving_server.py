@@ -13,9 +13,9 @@ import duckdb
 import orjson
 import pytest
 
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.landing import load_day
 from interactions_etl.mixpeek.errors import MixpeekApiError
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.conftest import RECORDS
 from tests.reliability.misbehaving import MisbehavingProxy, Rewrite, always, as_sent, first

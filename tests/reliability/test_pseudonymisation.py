@@ -8,10 +8,10 @@ import duckdb
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.faults import FaultConfig
 from interactions_etl.erasure import forget_user
 from interactions_etl.landing import load_day
 from interactions_etl.privacy import Pseudonymiser
+from mixpeek_emulator.faults import FaultConfig
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 
 KEY = "pseudonym-key-for-tests-0b9d"

@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.landing import load_day
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.misbehaving import MisbehavingProxy
 from tests.reliability.test_cli_errors import api, interactions_load, one_error_line

@@ -6,11 +6,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.landing import land_records
 from interactions_etl.marts import refresh_marts
 from interactions_etl.retention import apply_retention
 from interactions_etl.staging import refresh_staging
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.reliability.test_fault_matrix import MARTS_SETTINGS
 
 START = date(2026, 10, 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from interactions_etl.emulator.faults import FaultConfig
+from mixpeek_emulator.faults import FaultConfig
 from tests.pipeline.conftest import DAY, NAMESPACE, fill, spread_over_day
 
 KEY = "sk_live_DO_NOT_LEAK_7f3a9c2e51b84d06"

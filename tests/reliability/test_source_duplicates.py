@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.records import format_instant, to_micros
-from interactions_etl.emulator.server import EmulatorServer
 from interactions_etl.landing import LoadAuditError, LoadReport, load_day
 from interactions_etl.warehouse import Location
+from mixpeek_emulator.records import format_instant, to_micros
+from mixpeek_emulator.server import EmulatorServer
 from tests.pipeline.conftest import DAY, fill, make_client, spread_over_day
 from tests.reliability.misbehaving import MisbehavingProxy
 

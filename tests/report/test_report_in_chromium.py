@@ -16,9 +16,9 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.report import WrittenReport, write_report
 from interactions_etl.report.data import Period
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 
 pytestmark = pytest.mark.slow  # a browser and a report per module: ~30 s of set-up

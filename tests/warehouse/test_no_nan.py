@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.marts import PERIOD_VIEWS, refresh_marts
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 from tests.conftest import build_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]

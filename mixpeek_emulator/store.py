@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 from sortedcontainers import SortedList
 
-from interactions_etl.emulator.filters import MISSING, CompiledQuery, TimeRange, resolve_field
-from interactions_etl.emulator.records import StoredRecord, make_stored
+from mixpeek_emulator.filters import MISSING, CompiledQuery, TimeRange, resolve_field
+from mixpeek_emulator.records import StoredRecord, make_stored
 
 DEDUP_WINDOW_US = 5 * 60 * 1_000_000  # create-time dedup window (api-notes.md)
 SEQ_MAX = sys.maxsize

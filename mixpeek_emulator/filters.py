@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from interactions_etl.emulator.records import StoredRecord, parse_instant
+from mixpeek_emulator.records import StoredRecord, parse_instant
 
 MAX_FILTER_DEPTH = 8  # the service's limit is unpublished; deeper filters answer 422
 OPERATORS = frozenset(

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from interactions_etl.emulator.records import format_instant, to_micros
+from mixpeek_emulator.records import format_instant, to_micros
 
 SECOND = 1_000_000
 DAY_US = 86_400 * SECOND

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from interactions_etl.emulator.app import Emulator, PublicRetriever, reward_value
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
+from mixpeek_emulator.app import Emulator, PublicRetriever, reward_value
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 
 
 def enrich(record: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Self
 
 import uvicorn
 
-from interactions_etl.emulator.app import ConnectionDropped, Emulator
+from mixpeek_emulator.app import ConnectionDropped, Emulator
 
 
 class _HideInjectedDrops(logging.Filter):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from interactions_etl.emulator.errors import ApiError, retry_after_headers
+from mixpeek_emulator.errors import ApiError, retry_after_headers
 
 # Published tiers (api-notes.md): requests per second, concurrent requests.
 TIERS: dict[str, tuple[float, int]] = {"free": (10.0, 5), "pro": (100.0, 50)}

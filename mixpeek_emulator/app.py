@@ -23,18 +23,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from interactions_etl.emulator.errors import (
+from mixpeek_emulator.errors import (
     ApiError,
     error_response,
     from_pydantic,
     retry_after_headers,
     validation_error,
 )
-from interactions_etl.emulator.faults import FaultConfig, FaultInjector
-from interactions_etl.emulator.filters import FilterError, compile_list_query
-from interactions_etl.emulator.ratelimit import RateLimit, RateLimiter
-from interactions_etl.emulator.records import format_instant, now_micros, to_micros
-from interactions_etl.emulator.schemas import (
+from mixpeek_emulator.faults import FaultConfig, FaultInjector
+from mixpeek_emulator.filters import FilterError, compile_list_query
+from mixpeek_emulator.ratelimit import RateLimit, RateLimiter
+from mixpeek_emulator.records import format_instant, now_micros, to_micros
+from mixpeek_emulator.schemas import (
     BulkInteractionsIn,
     ListInteractionsIn,
     PublicInteractionBatchIn,
@@ -42,7 +42,7 @@ from interactions_etl.emulator.schemas import (
     SearchInteractionIn,
     accepted_keys,
 )
-from interactions_etl.emulator.store import Cursor, CursorError, NamespaceStore, SortSpec, query_fingerprint
+from mixpeek_emulator.store import Cursor, CursorError, NamespaceStore, SortSpec, query_fingerprint
 
 log = logging.getLogger("interactions.emulator")
 ModelT = TypeVar("ModelT", bound=BaseModel)
