@@ -135,6 +135,30 @@ def _chained(exc: Exception, secrets: Sequence[str]) -> Exception | None:
     return None if holds_secret(str(exc), secrets) else exc
 
 
+def check_specs(freshness_deadline: time) -> list[AssetCheckSpec]:
+    """The audits (blocking: a day failing one never commits) and the two warnings."""
+    return [
+        *(
+            AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
+            for name, text in CHECKS.items()
+        ),
+        AssetCheckSpec(
+            SOURCE_DUPLICATES_CHECK,
+            asset="raw_interactions",
+            description="The server holds no record more than once. A warning only: a record held twice "
+            "lands once (its copies counted against the server's total), and a copy with other content is "
+            "quarantined, the copy with the newest timestamp, then the larger content hash, kept.",
+        ),
+        AssetCheckSpec(
+            NEWEST_DAY_CHECK,
+            asset="raw_interactions",
+            description="The newest day in raw.interactions is at least the newest day the nightly schedule "
+            f"should have loaded by now (yesterday from {freshness_deadline:%H:%M} UTC on). A warning only: "
+            "a backfill of old days still refreshes everything downstream.",
+        ),
+    ]
+
+
 def build_raw_interactions(
     partitions: DailyPartitionsDefinition, freshness_deadline: time, *, parallel: bool = False
 ) -> AssetsDefinition:
@@ -151,26 +175,7 @@ def build_raw_interactions(
         kinds={"duckdb", "python"},
         freshness_policy=nightly_freshness(freshness_deadline),
         description=warehouse.table_description("raw.interactions"),
-        check_specs=[
-            AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
-            for name, text in CHECKS.items()
-        ]
-        + [
-            AssetCheckSpec(
-                SOURCE_DUPLICATES_CHECK,
-                asset="raw_interactions",
-                description="The server holds no record more than once. A warning only: a record held twice "
-                "lands once (its copies counted against the server's total), and a copy with other content is "
-                "quarantined, the copy with the newest timestamp, then the larger content hash, kept.",
-            ),
-            AssetCheckSpec(
-                NEWEST_DAY_CHECK,
-                asset="raw_interactions",
-                description="The newest day in raw.interactions is at least the newest day the nightly schedule "
-                f"should have loaded by now (yesterday from {freshness_deadline:%H:%M} UTC on). A warning only: "
-                "a backfill of old days still refreshes everything downstream.",
-            ),
-        ],
+        check_specs=check_specs(freshness_deadline),
     )
     def raw_interactions(
         context: AssetExecutionContext,
@@ -181,48 +186,7 @@ def build_raw_interactions(
         # One partition for the schedule, a range for a backfill (single-run policy): each day is its own
         # transaction, so a day that fails is left as it was and the loop goes on to the next (issue 25).
         days = [date.fromisoformat(key) for key in context.partition_keys]
-        reports: list[LoadReport] = []
-        failed: dict[date, Exception] = {}
-        pseudonymiser = warehouse_db.pseudonymiser()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
-        with mixpeek.client() as client:
-            for day in days:
-                try:
-                    report = load_day(
-                        client,
-                        warehouse_db.location(),
-                        day,
-                        context.run.run_id,
-                        page_size=mixpeek.page_size,
-                        memory_limit=warehouse_db.memory_limit_in_effect(),
-                        temp_directory=warehouse_db.temp_directory,
-                        lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
-                        pseudonymiser=pseudonymiser,
-                        max_rejected_share=config.max_rejected_share,
-                    )
-                except (LoadAuditError, MixpeekApiError) as exc:
-                    failed[day] = exc
-                    context.log.error(_reason(day, exc, [mixpeek.api_key]))
-                    if _fails_every_day(exc):  # a wrong key or URL: the other days would only repeat it
-                        break
-                    continue
-                except Exception:
-                    # Not about the day (the warehouse locked, the disk full): the run stops here, as the
-                    # next days would fail alike, and the days landed before it still count as materialized.
-                    record_landed(context, reports)
-                    raise
-                reports.append(report)
-                context.log.info(
-                    f"{day}: {report.rows} rows, {report.rejected} rejected, {report.duplicates} duplicates, "
-                    f"{report.pages} pages, {report.requests} requests, {report.retries} retries "
-                    f"in {report.seconds:.1f} s"
-                )
-                if report.source_duplicates or report.conflicting_copies or report.copies_across_days:
-                    context.log.warning(
-                        f"{day}: the server holds {report.source_duplicates} extra copies of records it holds "
-                        f"more than once: landed once; {report.conflicting_copies} copies with other content and "
-                        f"{report.copies_across_days} older copies of ids also in another day quarantined "
-                        "(raw.rejected_interactions)"
-                    )
+        reports, failed = load_each_day(context, days, config, mixpeek, warehouse_db)
         if failed:
             fail_the_days(context, days, reports, failed, [mixpeek.api_key])
         con = warehouse_db.connect(read_only=True)
@@ -233,109 +197,163 @@ def build_raw_interactions(
             )
         finally:
             con.close()
-
-        def total(name: str) -> int:
-            return sum(getattr(r, name) for r in reports)
-
-        # The audits' figures of each day as it committed (a day failing one never commits).
-        duplicates, negatives = total("duplicate_rows"), total("negative_positions")
-        mismatched = [r.partition_date.isoformat() for r in reports if r.count_disagrees]
-        worst_rejected_share = max(r.rejected_share for r in reports)
-        checks = [
-            AssetCheckResult(
-                check_name="unique_interaction_id",
-                passed=duplicates == 0,
-                metadata={"duplicate_rows": duplicates},
-            ),
-            AssetCheckResult(
-                check_name="positions_non_negative",
-                passed=negatives == 0,
-                metadata={"negative_positions": negatives},
-            ),
-            AssetCheckResult(
-                check_name="fetched_equals_server_total",
-                passed=not mismatched,
-                metadata={
-                    "received_distinct": total("received"),
-                    "fetched_with_duplicates": total("fetched"),
-                    "server_total": total("server_total"),
-                    "days_still_open": MetadataValue.json(
-                        [r.partition_date.isoformat() for r in reports if r.window_open]
-                    ),
-                    "days_not_matching": MetadataValue.json(mismatched),
-                    "total_reported": all(r.total_checked for r in reports),
-                },
-            ),
-            AssetCheckResult(
-                check_name="rejected_share_below_threshold",
-                passed=worst_rejected_share <= config.max_rejected_share,
-                metadata={
-                    "rejected": total("rejected"),
-                    "worst_day_rejected_share": round(worst_rejected_share, 6),
-                    "threshold": config.max_rejected_share,
-                },
-            ),
-        ]
-        checks.append(
-            AssetCheckResult(
-                check_name=SOURCE_DUPLICATES_CHECK,
-                passed=not (
-                    total("source_duplicates") or total("conflicting_copies") or total("copies_across_days")
-                ),
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "source_duplicates": total("source_duplicates"),
-                    "conflicting_copies_quarantined": total("conflicting_copies"),
-                    "copies_in_other_days_quarantined": total("copies_across_days"),
-                    "days_with_source_duplicates": MetadataValue.json(
-                        [r.partition_date.isoformat() for r in reports if r.source_duplicates]
-                    ),
-                },
-            )
-        )
         expected_newest = newest_expected_day(datetime.now(UTC), freshness_deadline)
-        checks.append(
-            AssetCheckResult(
-                check_name=NEWEST_DAY_CHECK,
-                passed=newest_loaded is not None and newest_loaded >= expected_newest,
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "newest_day_loaded": str(newest_loaded),
-                    "newest_day_expected": str(expected_newest),
-                },
-            )
+        return MaterializeResult(
+            metadata={**run_metadata(reports), **table},  # dagster/row_count: the table's rows, beside `rows`
+            check_results=check_results(reports, config.max_rejected_share, newest_loaded, expected_newest),
         )
-        seconds = sum(r.seconds for r in reports)
-        unknown: dict[str, int] = {}
-        for r in reports:
-            for name, count in r.unknown_types.items():
-                unknown[name] = unknown.get(name, 0) + count
-        metadata = {
-            "rows": total("rows"),
-            "pages": total("pages"),
-            "requests": total("requests"),
-            "retries": total("retries"),
-            "throttled": total("throttled"),
-            "rejected": total("rejected"),
-            "duplicates": total("duplicates"),
-            "source_duplicates": total("source_duplicates"),
-            "conflicting_copies": total("conflicting_copies"),
-            "copies_across_days": total("copies_across_days"),
-            "server_total": total("server_total"),
-            "seconds": round(seconds, 3),
-            "rows_per_second": round(total("rows") / seconds, 1) if seconds else 0.0,
-            "paging_mode": ", ".join(sorted({r.paging_mode for r in reports})),
-            "window_splits": total("splits"),
-            "unknown_interaction_types": MetadataValue.json(unknown),
-            "days": MetadataValue.md(
-                "| day | rows | rejected | requests | retries | seconds |\n|---|---:|---:|---:|---:|---:|\n"
-                + "\n".join(
-                    f"| {r.partition_date} | {r.rows} | {r.rejected} | {r.requests} | {r.retries} | {r.seconds:.1f} |"
-                    for r in reports
-                )
-            ),
-            **table,  # dagster/row_count: the whole table's rows, beside `rows` loaded by this run
-        }
-        return MaterializeResult(metadata=metadata, check_results=checks)
 
     return raw_interactions
+
+
+def load_each_day(
+    context: AssetExecutionContext,
+    days: list[date],
+    config: RawInteractionsConfig,
+    mixpeek: MixpeekResource,
+    warehouse_db: WarehouseResource,
+) -> tuple[list[LoadReport], dict[date, Exception]]:
+    """Land each day in its own transaction: the reports of the days landed, and the days that failed with why.
+    A failure that is not about one day (the warehouse locked, the disk full) stops the run at once."""
+    reports: list[LoadReport] = []
+    failed: dict[date, Exception] = {}
+    pseudonymiser = warehouse_db.pseudonymiser()  # INTERACTIONS_PSEUDONYMISE_KEY, when set
+    with mixpeek.client() as client:
+        for day in days:
+            try:
+                report = load_day(
+                    client,
+                    warehouse_db.location(),
+                    day,
+                    context.run.run_id,
+                    page_size=mixpeek.page_size,
+                    memory_limit=warehouse_db.memory_limit_in_effect(),
+                    temp_directory=warehouse_db.temp_directory,
+                    lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
+                    pseudonymiser=pseudonymiser,
+                    max_rejected_share=config.max_rejected_share,
+                )
+            except (LoadAuditError, MixpeekApiError) as exc:
+                failed[day] = exc
+                context.log.error(_reason(day, exc, [mixpeek.api_key]))
+                if _fails_every_day(exc):  # a wrong key or URL: the other days would only repeat it
+                    break
+                continue
+            except Exception:
+                # The next days would fail alike; the days landed before it still count as materialized.
+                record_landed(context, reports)
+                raise
+            reports.append(report)
+            _log_day(context, day, report)
+    return reports, failed
+
+
+def _log_day(context: AssetExecutionContext, day: date, report: LoadReport) -> None:
+    context.log.info(
+        f"{day}: {report.rows} rows, {report.rejected} rejected, {report.duplicates} duplicates, "
+        f"{report.pages} pages, {report.requests} requests, {report.retries} retries in {report.seconds:.1f} s"
+    )
+    if report.source_duplicates or report.conflicting_copies or report.copies_across_days:
+        context.log.warning(
+            f"{day}: the server holds {report.source_duplicates} extra copies of records it holds more than "
+            f"once: landed once; {report.conflicting_copies} copies with other content and "
+            f"{report.copies_across_days} older copies of ids also in another day quarantined "
+            "(raw.rejected_interactions)"
+        )
+
+
+def _total(reports: list[LoadReport], name: str) -> int:
+    return sum(getattr(r, name) for r in reports)
+
+
+def check_results(
+    reports: list[LoadReport], max_rejected_share: float, newest_loaded: date | None, expected_newest: date
+) -> list[AssetCheckResult]:
+    """The audits' figures of each day as it committed (a day failing one never commits), and the warnings."""
+    duplicates, negatives = _total(reports, "duplicate_rows"), _total(reports, "negative_positions")
+    mismatched = [r.partition_date.isoformat() for r in reports if r.count_disagrees]
+    worst_rejected_share = max(r.rejected_share for r in reports)
+    copies = {
+        name: _total(reports, name)
+        for name in ("source_duplicates", "conflicting_copies", "copies_across_days")
+    }
+    return [
+        AssetCheckResult(
+            check_name="unique_interaction_id",
+            passed=duplicates == 0,
+            metadata={"duplicate_rows": duplicates},
+        ),
+        AssetCheckResult(
+            check_name="positions_non_negative",
+            passed=negatives == 0,
+            metadata={"negative_positions": negatives},
+        ),
+        AssetCheckResult(
+            check_name="fetched_equals_server_total",
+            passed=not mismatched,
+            metadata={
+                "received_distinct": _total(reports, "received"),
+                "fetched_with_duplicates": _total(reports, "fetched"),
+                "server_total": _total(reports, "server_total"),
+                "days_still_open": MetadataValue.json(
+                    [r.partition_date.isoformat() for r in reports if r.window_open]
+                ),
+                "days_not_matching": MetadataValue.json(mismatched),
+                "total_reported": all(r.total_checked for r in reports),
+            },
+        ),
+        AssetCheckResult(
+            check_name="rejected_share_below_threshold",
+            passed=worst_rejected_share <= max_rejected_share,
+            metadata={
+                "rejected": _total(reports, "rejected"),
+                "worst_day_rejected_share": round(worst_rejected_share, 6),
+                "threshold": max_rejected_share,
+            },
+        ),
+        AssetCheckResult(
+            check_name=SOURCE_DUPLICATES_CHECK,
+            passed=not any(copies.values()),
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "source_duplicates": copies["source_duplicates"],
+                "conflicting_copies_quarantined": copies["conflicting_copies"],
+                "copies_in_other_days_quarantined": copies["copies_across_days"],
+                "days_with_source_duplicates": MetadataValue.json(
+                    [r.partition_date.isoformat() for r in reports if r.source_duplicates]
+                ),
+            },
+        ),
+        AssetCheckResult(
+            check_name=NEWEST_DAY_CHECK,
+            passed=newest_loaded is not None and newest_loaded >= expected_newest,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"newest_day_loaded": str(newest_loaded), "newest_day_expected": str(expected_newest)},
+        ),
+    ]
+
+
+def run_metadata(reports: list[LoadReport]) -> dict[str, object]:
+    """What the run loaded, summed over its days, with a table of the days."""
+    seconds = sum(r.seconds for r in reports)
+    unknown: dict[str, int] = {}
+    for r in reports:
+        for name, count in r.unknown_types.items():
+            unknown[name] = unknown.get(name, 0) + count
+    summed = ("rows", "pages", "requests", "retries", "throttled", "rejected", "duplicates", "source_duplicates",
+              "conflicting_copies", "copies_across_days", "server_total")  # fmt: skip
+    return {
+        **{name: _total(reports, name) for name in summed},
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(_total(reports, "rows") / seconds, 1) if seconds else 0.0,
+        "paging_mode": ", ".join(sorted({r.paging_mode for r in reports})),
+        "window_splits": _total(reports, "splits"),
+        "unknown_interaction_types": MetadataValue.json(unknown),
+        "days": MetadataValue.md(
+            "| day | rows | rejected | requests | retries | seconds |\n|---|---:|---:|---:|---:|---:|\n"
+            + "\n".join(
+                f"| {r.partition_date} | {r.rows} | {r.rejected} | {r.requests} | {r.retries} | {r.seconds:.1f} |"
+                for r in reports
+            )
+        ),
+    }
