@@ -2,17 +2,15 @@
 # No `from __future__ import annotations` here: Dagster reads the asset signature at run time.
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import time
 from typing import Any
 
 import duckdb
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue
 
-from interactions_etl import warehouse
 from interactions_etl.assets.marts import MartsConfig, failed_checks
 from interactions_etl.assets.policies import nightly_freshness, warehouse_asset
 from interactions_etl.assets.staging import StagingConfig
-from interactions_etl.lake import Lake, publish_snapshot, purge
 from interactions_etl.marts import MartsSettings, catch_up
 from interactions_etl.resources import WarehouseResource
 from interactions_etl.staging import StagingSettings
@@ -45,13 +43,14 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
     def published_warehouse(
         context: AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> MaterializeResult:
-        location = warehouse_db.location()
         staging, marts = build_settings(context.run.run_config)
 
         def catch_up_and_check(con: duckdb.DuckDBPyConnection) -> None:
             """Absorb the days other processes committed after this run's own refreshes (the CLI, cron or
             another machine: nothing but the writer lock orders them), so the build published has marts equal
-            to its raw rows; then the blocking checks again, on what is about to be published."""
+            to its raw rows; then the blocking checks again, on what is about to be published. It runs where no
+            other writer can commit before the build is published (the file's copying connection holds the file
+            alone; a lake's publish holds the writer lock)."""
             caught = catch_up(con, staging, marts)
             if caught is None:
                 return
@@ -63,39 +62,14 @@ def build_published_warehouse(freshness_deadline: time) -> AssetsDefinition:
             if failed:
                 raise RuntimeError(f"not published: after catching up, checks fail: {', '.join(failed)}")
 
-        if isinstance(location, Lake):  # nothing to copy: readers attach at the build's snapshot
-            con = warehouse_db.connect()
-            try:
-                # No day commits between the catch-up and the snapshot recorded.
-                with warehouse_db.writer_lock("publish"):
-                    catch_up_and_check(con)
-                    snapshot = publish_snapshot(con, context.run.run_id)
-                    # Storage follows: snapshots older than the retention expire (the published one stays) and
-                    # the files only they saw are deleted, so retired and deleted rows leave the disk.
-                    keep_days = timedelta(days=warehouse_db.lake_snapshot_retention_days)
-                    purged = purge(con, older_than=datetime.now(UTC) - keep_days, keep=[snapshot])
-            finally:
-                con.close()
-            context.log.info(
-                f"published snapshot {snapshot} of {warehouse_db.name()}; {purged.snapshots_expired} older "
-                f"snapshots expired, {purged.files_deleted} files deleted"
-            )
-            return MaterializeResult(
-                metadata={
-                    "snapshot": snapshot,
-                    "snapshots_expired": purged.snapshots_expired,
-                    "files_rewritten": purged.files_rewritten,
-                    "files_deleted": purged.files_deleted,
-                }
-            )
-        target = warehouse.publish(
-            warehouse_db.path,
-            warehouse_db.published(),
-            lock_timeout_seconds=warehouse_db.lock_timeout_seconds,
-            prepare=catch_up_and_check,  # in the copying connection, which holds the file alone
+        # A file is copied for analysts; a lake records the build's snapshot, where readers attach.
+        published = warehouse_db.warehouse().publish(context.run.run_id, prepare=catch_up_and_check)
+        context.log.info(published.message)
+        return MaterializeResult(
+            metadata={
+                name: MetadataValue.path(value) if name == "path" else value
+                for name, value in published.metadata.items()
+            }
         )
-        size = target.stat().st_size
-        context.log.info(f"published {target} ({size / 2**20:.1f} MiB)")
-        return MaterializeResult(metadata={"path": MetadataValue.path(str(target.resolve())), "bytes": size})
 
     return published_warehouse

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from interactions_etl.lake import Lake
+    from interactions_etl.backends import Warehouse
     from interactions_etl.settings import Settings
 
 app = typer.Typer(
@@ -88,19 +88,21 @@ def _with_warehouse(warehouse: Path | None) -> Settings:
     return settings if warehouse is None else settings.model_copy(update={"warehouse_path": warehouse})
 
 
-def _check_writable_folder(path: Path) -> None:
-    """A warehouse folder that cannot be created or written fails here, in one line, not inside the run."""
-    import tempfile
+def _warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the settings describe, file or lake (pipelines/backends.py)."""
+    from interactions_etl.backends import warehouse_from_settings
 
-    folder = path.resolve().parent
+    return warehouse_from_settings(settings)
+
+
+def _check_writable(backend: Warehouse) -> None:
+    """A warehouse folder that cannot be created or written fails here, in one line, not inside the run."""
+    from interactions_etl.backends import WarehouseNotWritableError
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        _die(
-            f"cannot write the warehouse {path}: {exc.strerror or exc} ({folder}); set --warehouse or WAREHOUSE_PATH"
-        )
+        backend.check_writable()
+    except WarehouseNotWritableError as exc:
+        _die(str(exc))
 
 
 def _default_start(days: int) -> date:
@@ -134,8 +136,8 @@ def run_loads(days: list[date], settings: Settings) -> None:
     from interactions_etl.instance import InstanceLockTimeout, ensure_dagster_home
     from interactions_etl.schedules import days_landed
 
-    warehouse_file = settings.warehouse_path
-    first_load = settings.warehouse_backend == "file" and not warehouse_file.exists()
+    backend = _warehouse(settings)
+    first_load = not backend.exists()
     definitions = build_definitions(settings, process_resources(settings))
     job = definitions.resolve_job_def("interactions_job")
     # Dagster's tags for a single-run range, as `dagster asset materialize --partition-range` sets them.
@@ -145,11 +147,8 @@ def run_loads(days: list[date], settings: Settings) -> None:
         # A range is one run: its limit, if a daemon watches this instance, grows with its days (0: none).
         **run_limit_tags(settings.interactions_max_run_seconds * len(days)),
     }
-    on_lake = settings.warehouse_backend == "ducklake"
     try:
-        home = ensure_dagster_home(
-            settings.dagster_home.resolve(), settings.ducklake_parallel_loads if on_lake else None
-        )
+        home = ensure_dagster_home(settings.dagster_home.resolve(), backend.parallel_loads)
     except InstanceLockTimeout as exc:
         _die(str(exc))
     typer.echo(
@@ -187,9 +186,8 @@ def run_loads(days: list[date], settings: Settings) -> None:
     if failed_checks:
         typer.echo(f"checks that did not pass: {', '.join(failed_checks)}")
     if not result.success:
-        if first_load and _holds_no_interactions(warehouse_file):  # no empty warehouse left behind
-            for leftover in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+        if first_load and backend.holds_nothing():  # no empty warehouse left behind
+            backend.remove()
         if refreshed is None:
             _die(
                 f"{'; '.join(failures) or 'the run failed'}. Nothing downstream of it was rebuilt: the analysts' "
@@ -234,27 +232,6 @@ def _step_errors(result: Any) -> list[tuple[str, Any]]:
     ]
 
 
-def _holds_no_interactions(path: Path) -> bool:
-    """True for a warehouse file a failed first run created without landing a day (a range that failed on
-    its third day keeps the two it landed)."""
-    import duckdb
-
-    from interactions_etl import warehouse as warehouse_db
-
-    if not path.exists():
-        return True
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return False
-    try:
-        return warehouse_db.one(con, "checks/raw_interactions_row_count")[0] == 0
-    except duckdb.CatalogException:  # not even the table: nothing was landed
-        return True
-    finally:
-        con.close()
-
-
 def _root_cause(error: Any) -> str:
     """The error our code raised under Dagster's wrapper of a step failure, in one line, without the exception's
     module path (the traceback stays in the instance for `dg dev`)."""
@@ -279,8 +256,7 @@ def load(
     except ValueError as exc:
         _die(str(exc))
     _check_loadable(days, settings)
-    if settings.warehouse_backend == "file":
-        _check_writable_folder(settings.warehouse_path)
+    _check_writable(_warehouse(settings))
     run_loads(days, settings)
 
 
@@ -324,7 +300,12 @@ def demo(
             "pip install 'interactions-etl[emulator]' (python3 dev.py demo does)"
         )
 
-    _check_writable_folder(warehouse)
+    from interactions_etl.backends import FileWarehouse
+
+    # The demo is the quick start: always the embedded file, whatever WAREHOUSE_BACKEND says.
+    warehouse = warehouse.resolve()
+    demo_warehouse = FileWarehouse(path=warehouse, published_path=_settings().published_warehouse_path)
+    _check_writable(demo_warehouse)
     key = "sk_demo_" + secrets.token_hex(16)  # lives in this process only; never printed
     namespace = "demo"
     first_day = _default_start(days)
@@ -333,7 +314,6 @@ def demo(
     )
     typer.echo(f"generating {days} days x {per_day:,} interactions of synthetic traffic (seed {seed}) ...")
     prefill(emulator_state, namespace, seed=seed, start=first_day, days=days, per_day=per_day, progress=True)
-    warehouse = warehouse.resolve()
     with EmulatorServer(emulator_state) as server:
         typer.echo(f"emulator of the Mixpeek API listening on {server.base_url}")
         settings = _settings().model_copy(
@@ -345,7 +325,7 @@ def demo(
                 "mixpeek_requests_per_second": 100.0,  # the emulator runs the pro tier
                 "mixpeek_max_in_flight": 50,
                 "warehouse_path": warehouse,
-                "warehouse_backend": "file",  # the demo is the quick start: always the embedded file
+                "warehouse_backend": "file",
             }
         )
         run_loads(_days(first_day, first_day + timedelta(days=days - 1)), settings)
@@ -356,7 +336,7 @@ def demo(
     from interactions_etl import warehouse as warehouse_db
 
     # Analysts open the published copy: a session on the loader's own file would block the next load.
-    published = warehouse_db.published_path_for(warehouse, settings.published_warehouse_path)
+    published = demo_warehouse.published_copy
     con = warehouse_db.connect(published, read_only=True)
     try:
         answer = str(con.sql(first_query))
@@ -386,99 +366,49 @@ def forget_user_command(
         Path | None, typer.Option(help="DuckDB file (default $WAREHOUSE_PATH or ./warehouse.duckdb).")
     ] = None,
 ) -> None:
-    """Erase a user from every file: the warehouse (raw, staging, marts; compacted so the bytes leave the disk),
-    the analysts' copy, and the reports that counted them. Dagster's storage is searched for the id too."""
+    """Erase a user from every file: the warehouse (raw, staging, marts; its bytes on disk too), what analysts
+    read, and the reports that counted them. Dagster's storage is searched for the id too."""
     from interactions_etl import erasure
-    from interactions_etl import warehouse as warehouse_db
     from interactions_etl.privacy import Pseudonymiser
 
     settings = _with_warehouse(warehouse)
-    reports = settings.reports_dir
-    home = settings.dagster_home.resolve()
+    backend = _warehouse(settings)
+    if not backend.exists():
+        _die(f"no warehouse at {backend.location}")
+    reports, home = settings.reports_dir, settings.dagster_home.resolve()
     key = settings.interactions_pseudonymise_key
-    from interactions_etl.lake import lake_of
-
-    lake = lake_of(settings)
-    if lake is not None:
-        _forget_user_on_lake(lake, user_id, settings)
-        return
-    path = settings.warehouse_path
-    if not path.exists():
-        _die(f"no warehouse at {path}")
-    published = warehouse_db.published_path_for(path, settings.published_warehouse_path)
     done = erasure.erase_everywhere(
-        path,
+        backend,
         user_id,
-        published_path=published,
         reports_dir=reports,
         also_search=[reports, home],
-        lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
         pseudonymiser=Pseudonymiser(key.get_secret_value()) if key else None,
     )
-    found = done.warehouse.interactions or done.warehouse.quarantined or done.published_held
-    if not found:
-        typer.echo(f"{user_id} was not found: the warehouse {path} and its analysts' copy hold none of their "
+    if not done.found:
+        typer.echo(f"{user_id} was not found: {backend.name} and what analysts read hold none of their "
                    "interactions; nothing was erased")  # fmt: skip
     else:
         typer.echo(
-            f"{path}: erased {done.warehouse.interactions:,} interactions and {done.warehouse.quarantined:,} "
-            f"quarantined records; staging and marts rebuilt for {done.warehouse.days_rebuilt} days; compacted"
+            f"{backend.name}: erased {done.warehouse.interactions:,} interactions and "
+            f"{done.warehouse.quarantined:,} quarantined records; staging and marts rebuilt for "
+            f"{done.warehouse.days_rebuilt} days"
         )
+    typer.echo(f"storage: {done.storage}")
     if done.published is not None:
-        typer.echo(f"{done.published} (the analysts' copy): published again; it held {done.published_held:,} "
-                   "of the user's interactions, now none")  # fmt: skip
-    _erasure_outside_the_warehouse(
-        done.reports_rewritten, done.files_still_holding, reports, home, bool(found)
-    )
-
-
-def _erasure_outside_the_warehouse(
-    rewritten: list[Path], still_holding: list[Path], reports: Path, home: Path, found: bool
-) -> None:
-    """The reports rewritten, any file still holding the id (then exit 1), and the reminder about the API."""
-    if rewritten:
-        typer.echo(f"{reports}: {len(rewritten)} report files rewritten without the user's counts")
-    elif found:
+        typer.echo(done.published)
+    if done.reports_rewritten:
+        typer.echo(
+            f"{reports}: {len(done.reports_rewritten)} report files rewritten without the user's counts"
+        )
+    elif done.found:
         typer.echo(f"{reports}: no report covers the user's days")
-    if still_holding:
-        names = ", ".join(str(p) for p in still_holding)
+    if done.files_still_holding:
+        names = ", ".join(str(p) for p in done.files_still_holding)
         _die(f"the id is still in {names}: erase it there (for Dagster's storage, `dagster asset wipe` or a "
              "new DAGSTER_HOME)")  # fmt: skip
     typer.echo(f"no file under {reports} or Dagster's home {home} holds the id")
-    if found:
+    if done.found:
         typer.echo("Erase the user upstream too, or the next load brings the records back.")
-
-
-def _forget_user_on_lake(lake: Lake, user_id: str, settings: Settings) -> None:
-    from interactions_etl import erasure
-    from interactions_etl.privacy import Pseudonymiser
-
-    reports, home = settings.reports_dir, settings.dagster_home.resolve()
-    key = settings.interactions_pseudonymise_key
-    done = erasure.erase_from_lake(
-        lake,
-        user_id,
-        reports_dir=reports,
-        also_search=[reports, home],
-        pseudonymiser=Pseudonymiser(key.get_secret_value()) if key else None,
-        lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
-    )
-    found = done.warehouse.interactions or done.warehouse.quarantined
-    if not found:
-        typer.echo(f"{user_id} was not found in {lake}: nothing was erased")
-    else:
-        typer.echo(
-            f"{lake}: erased {done.warehouse.interactions:,} interactions and {done.warehouse.quarantined:,} "
-            f"quarantined records; staging and marts rebuilt for {done.warehouse.days_rebuilt} days"
-        )
-    typer.echo(
-        f"storage: {done.purged.files_rewritten} data files rewritten, {done.purged.snapshots_expired} older "
-        f"snapshots expired, {done.purged.files_deleted} unreferenced files deleted; readers attach at snapshot "
-        f"{done.published_snapshot}"
-    )
-    _erasure_outside_the_warehouse(
-        done.reports_rewritten, done.files_still_holding, reports, home, bool(found)
-    )
 
 
 @app.command()
@@ -512,20 +442,11 @@ def report(
         keep = settings.interactions_reports_keep
     elif keep < 1:
         _die(f"--keep {keep}: keep at least 1 report")
-    from interactions_etl.lake import connect_published, display_name, lake_of
-
-    lake = lake_of(settings)
-    if lake is not None:  # the newest published build, at its snapshot
-        con, _ = connect_published(lake)
-        name = display_name(lake)
-    else:
-        path = settings.warehouse_path
-        if not path.exists():
-            _die(f"no warehouse at {path}: run `interactions load` or `interactions demo` first")
-        con = warehouse_db.connect(
-            path, read_only=True, lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
-        )
-        name = path.name
+    backend = _warehouse(settings)
+    if not backend.exists():
+        _die(f"no warehouse at {backend.location}: run `interactions load` or `interactions demo` first")
+    con = backend.connect_finished()
+    name = backend.name
     try:
         if (start is None) != (end is None):
             _die("give both --start and --end, or neither (the marts' window)")
@@ -559,14 +480,12 @@ def migrate(
 ) -> None:
     """Copy a warehouse (every table of raw, staging and the marts) into the configured one, usually the lake
     (WAREHOUSE_BACKEND=ducklake), in one transaction. The target must hold no interactions yet."""
-    from interactions_etl.lake import lake_of
     from interactions_etl.migrate import MigrationError
     from interactions_etl.migrate import migrate as copy_warehouse
 
-    settings = _settings()
-    lake = lake_of(settings)
-    target = lake if lake is not None else settings.warehouse_path
-    if lake is None and Path(source).resolve() == settings.warehouse_path.resolve():
+    backend = _warehouse(_settings())
+    target = backend.location
+    if backend.is_file(Path(source)):
         _die(
             f"--from {source} is the configured warehouse itself: set WAREHOUSE_BACKEND=ducklake (docs/scale.md)"
         )

@@ -139,7 +139,9 @@ def run_limit_tags(seconds: int) -> dict[str, str]:
 
 def build_definitions(settings: Settings, resources: dict[str, Any] | None = None) -> Definitions:
     """The assets, the jobs, the nightly schedule and the resources for `settings`."""
-    on_lake = settings.warehouse_backend == "ducklake"
+    from interactions_etl.backends import warehouse_from_settings
+
+    on_lake = warehouse_from_settings(settings).parallel_loads is not None  # loads in their own pool
     raw = build_raw_interactions(
         daily_partitions(settings.interactions_start_date),
         settings.interactions_freshness_deadline_utc,

@@ -18,15 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from interactions_etl import lake as lakes
 from interactions_etl import warehouse
-from interactions_etl.lake import Lake
 from interactions_etl.marts import MartsSettings, refresh_marts
 from interactions_etl.privacy import Pseudonymiser
 from interactions_etl.staging import refresh_staging
+
+if TYPE_CHECKING:
+    from interactions_etl.backends import Warehouse
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,15 @@ def compact(path: str | os.PathLike[str]) -> None:
 @dataclass(frozen=True)
 class ErasureEverywhere:
     warehouse: Erasure
-    published: Path | None  # the analysts' copy published again, or None where there was none
+    storage: str  # what happened to the bytes on disk, in a sentence (compacted; files rewritten, expired)
+    published: str | None  # what happened to the analysts' copy, in a sentence (None: nothing to say)
     published_held: int  # the user's interactions the analysts' copy held before
     reports_rewritten: list[Path]
     files_still_holding: list[Path]  # files outside the warehouse that still hold the id (none expected)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.warehouse.interactions or self.warehouse.quarantined or self.published_held)
 
 
 def user_interactions_in(path: Path, stored_id: str) -> int:
@@ -144,84 +151,35 @@ def paths_holding(paths: Sequence[Path], needle: bytes) -> list[Path]:
 
 
 def erase_everywhere(
-    path: Path,
+    backend: Warehouse,
     user_id: str,
     *,
-    published_path: Path,
     reports_dir: Path | None = None,
     also_search: Sequence[Path] = (),
-    lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
     pseudonymiser: Pseudonymiser | None = None,
 ) -> ErasureEverywhere:
-    """Erase the user from the warehouse and compact it, publish the analysts' copy again (where there is one),
-    rewrite the reports of `reports_dir` that counted the user, and name any file under `also_search` (the
-    reports' folder, Dagster's home) that still holds the id."""
+    """Erase the user from the warehouse and from its bytes on disk (a file compacted; a lake's files rewritten
+    and its older snapshots expired), publish what is left for analysts, rewrite the reports of `reports_dir`
+    that counted the user, and name any file under `also_search` (the reports' folder, Dagster's home) or
+    that analysts open that still holds the id."""
     stored = stored_user_id(user_id, pseudonymiser)
-    published_held = user_interactions_in(published_path, stored)
-    con = warehouse.connect(path, lock_timeout_seconds=lock_timeout_seconds)
-    try:
-        done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
-    finally:
-        con.close()
-    compact(path)
-    published = None
-    if published_path.exists() and (done.interactions or done.quarantined or published_held):
-        published = warehouse.publish(path, published_path, lock_timeout_seconds=lock_timeout_seconds)
+    erased = backend.erase_rows(user_id, pseudonymiser)
+    done = erased.erasure
     rewritten: list[Path] = []
     if reports_dir is not None:
         from interactions_etl.report import rewrite_reports
 
-        # The days the user's events touched; when the analysts' copy held the user but the warehouse no longer
-        # did (an erasure before this one reached every file), which reports counted them is unknown: all.
-        days = set(done.days) if done.interactions or not published_held else None
-        con = warehouse.connect(path, read_only=True, lock_timeout_seconds=lock_timeout_seconds)
+        # The days the user's events touched. When the warehouse no longer held the user but something else
+        # may have (an erasure before this one that did not reach every file), which reports counted them is
+        # unknown: all of them. A file's analysts' copy says whether it did; a lake's readers read the lake.
+        unsure = erased.published_held > 0 or not erased.files_analysts_open
+        days = set(done.days) if done.interactions or not unsure else None
+        con = backend.connect(read_only=True)
         try:
-            rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=path.name)
+            rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=backend.name)
         finally:
             con.close()
-    holding = paths_holding([published_path, *also_search], stored.encode())
-    return ErasureEverywhere(done, published, published_held, rewritten, holding)
-
-
-@dataclass(frozen=True)
-class LakeErasure:
-    warehouse: Erasure
-    purged: lakes.PurgeReport
-    published_snapshot: int  # the snapshot readers attach at from now on: the first without the user
-    reports_rewritten: list[Path]
-    files_still_holding: list[Path]
-
-
-def erase_from_lake(
-    lake: Lake,
-    user_id: str,
-    *,
-    reports_dir: Path | None = None,
-    also_search: Sequence[Path] = (),
-    pseudonymiser: Pseudonymiser | None = None,
-    lock_timeout_seconds: float = warehouse.DEFAULT_LOCK_TIMEOUT_SECONDS,
-) -> LakeErasure:
-    """Erase the user from a lake: their rows leave the tables (staging and the marts rebuilt), then the
-    storage (lake.purge: files rewritten without the rows, every older snapshot expired, unreferenced files
-    deleted: time travel to before the erasure is gone with them), the current state is published for
-    readers, the reports that counted them are rewritten, and any file under `also_search` still holding the id
-    is named."""
-    stored = stored_user_id(user_id, pseudonymiser)
-    con = warehouse.connect(lake)
-    try:
-        # Writers take turns on the lake: no load commits between the erasure, the purge and the snapshot
-        # published, and the refreshes inside absorb every day committed before.
-        with warehouse.writer_lock(lake, "forget-user", lock_timeout_seconds=lock_timeout_seconds):
-            done = forget_user(con, user_id, pseudonymiser=pseudonymiser)
-            purged = lakes.purge(con)
-            snapshot = lakes.publish_snapshot(con, "forget-user")
-        rewritten: list[Path] = []
-        if reports_dir is not None:
-            from interactions_etl.report import rewrite_reports
-
-            days = set(done.days) if done.interactions else None
-            rewritten = rewrite_reports(con, reports_dir, days, warehouse_name=lakes.display_name(lake))
-    finally:
-        con.close()
-    holding = paths_holding(also_search, stored.encode())
-    return LakeErasure(done, purged, snapshot, rewritten, holding)
+    holding = paths_holding([*erased.files_analysts_open, *also_search], stored.encode())
+    return ErasureEverywhere(
+        done, erased.storage, erased.published, erased.published_held, rewritten, holding
+    )

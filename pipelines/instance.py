@@ -171,13 +171,14 @@ def ensure_dagster_home(
 
 
 if __name__ == "__main__":  # dev.py: `python -m interactions_etl.instance HOME`, before `dagster dev` starts
+    from interactions_etl.backends import warehouse_from_settings
     from interactions_etl.settings import load_settings
 
     settings = load_settings()
     try:
         home = ensure_dagster_home(
             Path(sys.argv[1] if len(sys.argv) > 1 else settings.dagster_home).resolve(),
-            settings.ducklake_parallel_loads if settings.warehouse_backend == "ducklake" else None,
+            warehouse_from_settings(settings).parallel_loads,
         )
     except InstanceLockTimeout as exc:
         sys.exit(f"error: {exc}")

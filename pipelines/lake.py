@@ -3,7 +3,7 @@ whose data are Parquet files in a directory or an S3 bucket (docs/scale.md).
 
 Every connection is a DuckDB process-local database with the lake attached as `lake` and made the default, so
 the SQL of sql/ (`raw.interactions`, `marts.ctr_by_position`, ...) runs unchanged on both backends. What differs
-from the DuckDB file is said here and nowhere else:
+from the DuckDB file is said here, and chosen in pipelines/backends.py (`LakeWarehouse`):
 
 - Opening: the extensions load from their Python packages (no download), the catalog's password and the S3 keys
   travel in DuckDB secrets, never in a connection string that an error message could repeat.
@@ -69,11 +69,11 @@ class Lake:
         return self.data_path.startswith(("s3://", "s3a://"))
 
 
-def lake_of(settings: Settings) -> Lake | None:
-    """The lake the settings name (WAREHOUSE_BACKEND=ducklake), or None for the DuckDB file."""
-    if settings.warehouse_backend != "ducklake":
+def lake_described_by(settings: Settings) -> Lake | None:
+    """The lake the DUCKLAKE_* settings describe, or None where they name no catalog and data path (which
+    backend is in use is pipelines/backends.py's to say)."""
+    if not (settings.ducklake_catalog and settings.ducklake_data_path):
         return None
-    assert settings.ducklake_catalog and settings.ducklake_data_path  # the settings' own rule
     return Lake(
         catalog=settings.ducklake_catalog,
         data_path=settings.ducklake_data_path,

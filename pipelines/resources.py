@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field, SecretStr, ValidationError
 
 from interactions_etl import warehouse
-from interactions_etl.lake import Lake, S3Storage, display_name
+from interactions_etl.backends import Warehouse, warehouse_of
+from interactions_etl.lake import Lake, S3Storage
 from interactions_etl.mixpeek.client import MixpeekClient, RetryPolicy
 from interactions_etl.mixpeek.settings import (
     DEFAULT_BASE_URL,
@@ -111,40 +111,44 @@ class WarehouseResource(ConfigurableResource):
         description="How long to wait for another process's lock on the file before failing, naming it.",
     )
 
-    def location(self) -> warehouse.Location:
-        """The DuckDB file's path, or the Lake."""
-        if self.backend != "ducklake":
-            return self.path
-        assert self.lake_catalog and self.lake_data_path, "the settings check both are set"
-        return Lake(
-            catalog=self.lake_catalog,
-            data_path=self.lake_data_path,
-            password=SecretStr(self.lake_catalog_password) if self.lake_catalog_password else None,
-            s3=S3Storage(
-                key_id=self.lake_s3_key_id,
-                secret=SecretStr(self.lake_s3_secret) if self.lake_s3_secret else None,
-                endpoint=self.lake_s3_endpoint,
-                region=self.lake_s3_region,
-                use_ssl=self.lake_s3_use_ssl,
-                url_style=self.lake_s3_url_style,
-            ),
-        )
-
-    def name(self) -> str:
-        """What reports call the warehouse: the file's name, or the lake's catalog database."""
-        location = self.location()
-        if isinstance(location, Lake):
-            return display_name(location)
-        return os.path.basename(location)
-
-    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return warehouse.connect(
-            self.location(),
-            read_only=read_only,
+    def warehouse(self) -> Warehouse:
+        """The warehouse on its backend (pipelines/backends.py), from this resource's fields."""
+        lake = None
+        if self.lake_catalog and self.lake_data_path:
+            lake = Lake(
+                catalog=self.lake_catalog,
+                data_path=self.lake_data_path,
+                password=SecretStr(self.lake_catalog_password) if self.lake_catalog_password else None,
+                s3=S3Storage(
+                    key_id=self.lake_s3_key_id,
+                    secret=SecretStr(self.lake_s3_secret) if self.lake_s3_secret else None,
+                    endpoint=self.lake_s3_endpoint,
+                    region=self.lake_s3_region,
+                    use_ssl=self.lake_s3_use_ssl,
+                    url_style=self.lake_s3_url_style,
+                ),
+            )
+        return warehouse_of(
+            self.backend,
+            path=self.path,
+            published_path=self.published_path,
+            lake=lake,
+            snapshot_retention_days=self.lake_snapshot_retention_days,
             memory_limit=self.memory_limit_in_effect(),
             temp_directory=self.temp_directory,
             lock_timeout_seconds=self.lock_timeout_seconds,
         )
+
+    def location(self) -> warehouse.Location:
+        """The DuckDB file's path, or the Lake."""
+        return self.warehouse().location
+
+    def name(self) -> str:
+        """What reports call the warehouse: the file's name, or the lake's catalog database."""
+        return self.warehouse().name
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return self.warehouse().connect(read_only=read_only)
 
     def memory_limit_in_effect(self) -> str:
         from interactions_etl.memory import default_memory_limit
@@ -154,10 +158,7 @@ class WarehouseResource(ConfigurableResource):
     def writer_lock(self, purpose: str) -> contextlib.AbstractContextManager[None]:
         """The warehouse's writer lock (a lake's advisory lock; nothing more on the file), waiting at most
         `lock_timeout_seconds`."""
-        return warehouse.writer_lock(self.location(), purpose, lock_timeout_seconds=self.lock_timeout_seconds)
-
-    def published(self) -> str:
-        return str(warehouse.published_path_for(self.path, self.published_path))
+        return self.warehouse().writer_lock(purpose)
 
     def pseudonymiser(self) -> Pseudonymiser | None:
         return Pseudonymiser(self.pseudonymise_key) if self.pseudonymise_key else None
