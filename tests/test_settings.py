@@ -53,6 +53,8 @@ def test_importing_the_package_reads_no_setting(tmp_path: Path) -> None:
     modules = []
     for folder, package in (("pipelines", "interactions_etl"), ("assets", "interactions_etl.assets")):
         for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "__main__.py":  # runs its command when imported, by definition
+                continue
             parts = path.relative_to(ROOT / folder).with_suffix("").parts
             modules.append(".".join((package, *(p for p in parts if p != "__init__"))))
     env = {**os.environ, **{Settings.variable(name): "not-a-value" for name in Settings.model_fields}}

@@ -1,0 +1,5 @@
+"""`python -m interactions_etl.cli`: the `interactions` command."""
+
+from interactions_etl.cli import main
+
+main()
