@@ -501,7 +501,11 @@ def _not_identifiable_because(
             f"position (at least {settings.min_coverage:.0%} needed): position and relevance cannot be told apart"
         ] * length
     if not fit.converged:
-        return [f"EM did not converge in {fit.iterations} iterations"] * length
+        # The whole segment's curve is withheld: a fixed point not reached is no estimate (issue 31).
+        return [
+            f"EM did not converge in {fit.iterations} iterations "
+            f"(its last step still moved the curve by {fit.max_change:.1g})"
+        ] * length
     notes = []
     for k in range(length):
         if fitted_at[k] == 0:
