@@ -5,7 +5,8 @@
 
 Runs, each in its own process: extraction into DuckDB (this project, dlt's rest_api source when installed, the
 bare httpx ceiling); the marts built from scratch and nightly at 1M, 10M and 50M interactions; the nightly run
-with 30 and with 365 days of history at the same daily volume; EM on counts against EM over slots. Prints the
+with 30 and with 365 days of history at the same daily volume; EM on counts against EM over slots; how often
+the EM stops at its cap, per segment and minimum of impressions, under both stopping rules. Prints the
 machine, the versions and the tables; with --write FILE, writes them there too, after each benchmark.
 """
 
@@ -27,6 +28,8 @@ FULL = [
     ["load_throughput.py", "--sizes", "100000", "1000000", "--tiers", "pro", "unlimited", "--repeats", "2"],
     ["marts_build.py", "--sizes", "1000000", "10000000"],
     ["em_counts_vs_slots.py", "--per-day", "800000", "--days", "4"],
+    # Non-converged EM fits per segment and minimum of impressions, both stopping rules (issue 31; ~15 minutes).
+    ["em_convergence.py", "--seeds", "20"],
     # One tick of the nightly schedule under `dg dev`: three runs of 50,000 interactions a day, queued.
     ["nightly_tick.py", "--per-day", "50000"],
     # How the nightly run grows with history: 30,000 interactions a day, 30 days then 365 days behind it.
@@ -41,6 +44,18 @@ SMOKE = [
     ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
     ["marts_build.py", "--sizes", "30000", "--days", "3"],
     ["em_counts_vs_slots.py", "--per-day", "50000", "--days", "1", "--min-pair-impressions", "20"],
+    [
+        "em_convergence.py",
+        "--seeds",
+        "2",
+        "--per-day",
+        "5000",
+        "--days",
+        "2",
+        "--min-pair-impressions",
+        "20",
+        "5",
+    ],
     ["nightly_tick.py", "--per-day", "2000"],
     ["lake.py", "--smoke"],
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -76,7 +77,7 @@ class PBMFit:
     alpha: FloatArray  # attractiveness per pair
     iterations: int
     converged: bool
-    max_change: float  # the largest parameter change of the last iteration
+    max_change: float  # what the stopping rule measured on the last EM step (the curve's change, by default)
 
     @property
     def relative_theta(self) -> FloatArray:
@@ -123,35 +124,80 @@ def _largest_change(old: tuple[FloatArray, FloatArray], new: tuple[FloatArray, F
     return max(float(np.max(np.abs(n - o), initial=0.0)) for o, n in zip(old, new, strict=True))
 
 
+# What the EM's stopping rule looks at: "curve", theta_k / theta_0 (what the marts publish) and the
+# log-likelihood; "parameters", theta and every alpha (the rule before issue 31, kept for benchmarks/em_convergence.py).
+StoppingRule = Literal["curve", "parameters"]
+# The log-likelihood must also have settled, relative to its size: a curve that pauses while the alphas still climb
+# is not a fixed point. 1e-11 of a likelihood summed over a segment's impressions is far below one click's worth.
+LIKELIHOOD_TOLERANCE = 1e-11
+
+
+class _Stopping:
+    """Whether one plain EM step from `old` to `new` says the fit has converged, and the change it measured."""
+
+    def __init__(self, step: _EMStep, rule: StoppingRule, tolerance: float) -> None:
+        self.step, self.rule, self.tolerance = step, rule, tolerance
+
+    def change(self, old: tuple[FloatArray, FloatArray], new: tuple[FloatArray, FloatArray]) -> float:
+        if self.rule == "parameters":
+            return _largest_change(old, new)
+        seen = self.step.seen_at
+        if not seen.any():
+            return 0.0
+        before, after = old[0][seen] / old[0][0], new[0][seen] / new[0][0]
+        return float(np.max(np.abs(after - before)))
+
+    def converged(
+        self, old: tuple[FloatArray, FloatArray], new: tuple[FloatArray, FloatArray], change: float
+    ) -> bool:
+        if change >= self.tolerance:
+            return False
+        if self.rule == "parameters":
+            return True
+        before, after = self.step.log_likelihood(*old), self.step.log_likelihood(*new)
+        return abs(after - before) <= LIKELIHOOD_TOLERANCE * max(abs(before), 1.0)
+
+
 def fit_pbm(
-    cells: Cells, *, tolerance: float = 1e-6, max_iterations: int = 5000, start: PBMFit | None = None
+    cells: Cells,
+    *,
+    tolerance: float = 1e-6,
+    max_iterations: int = 5000,
+    start: PBMFit | None = None,
+    stop_on: StoppingRule = "curve",
 ) -> PBMFit:
     """EM for the position-based model on counts (metrics.md, "Position bias").
 
     E-step, for the unclicked share of a cell: P(E=1 | C=0) = theta (1 - alpha) / (1 - theta alpha) and
     P(A=1 | C=0) = (1 - theta) alpha / (1 - theta alpha); a click means E = A = 1.
     M-step: theta_k = expected examinations at k / impressions at k; alpha_p likewise over the pair's cells.
-    Starts at 0.5 everywhere (or at `start`, a fit on the same pairs and positions, as bootstrap replicates do)
-    and stops when one EM iteration moves no parameter by more than `tolerance`.
+    Starts at 0.5 everywhere (or at `start`, a fit on the same pairs and positions, as bootstrap replicates do).
+
+    Stops when one plain EM step moves the curve theta_k / theta_0 by less than `tolerance` at every position
+    and the log-likelihood by less than LIKELIHOOD_TOLERANCE of itself (`stop_on="curve"`). The rule before
+    issue 31 (`stop_on="parameters"`) also waited for every alpha: the alpha of a pair seen a handful of times
+    sits near 0 or 1, where EM creeps, and held segments at the 5,000-iteration cap while their curve had long
+    settled (docs/benchmarks.md, "EM convergence").
 
     Plain EM creeps towards the optimum of this model (hundreds to thousands of iterations), so the iterations
     are accelerated with SQUAREM (Varadhan and Roland, Scand. J. Statist. 2008): two EM steps give a direction,
     a step along it is taken, then one EM step from there; a step that ends below the likelihood it started from is
-    dropped for the plain two-step result. The fixed point and the stopping rule are EM's own; `iterations` counts EM steps.
+    dropped for the plain two-step result. The fixed point is EM's own; `iterations` counts EM steps.
     """
     step = _EMStep(cells)
+    stopping = _Stopping(step, stop_on, tolerance)
     params = (np.full(step.n_positions, 0.5), np.full(step.n_pairs, 0.5))
     if start is not None:
         if len(start.theta) != step.n_positions or len(start.alpha) != step.n_pairs:
             raise ValueError("a start fit must have the same positions and pairs as the cells")
         params = (start.theta.copy(), start.alpha.copy())
-    iterations, change = 0, np.inf
+    iterations, change, converged = 0, np.inf, False
     while iterations < max_iterations:
         once = step(*params)
         iterations += 1
-        change = _largest_change(params, once)
-        if change < tolerance:
-            params = once
+        change = stopping.change(params, once)
+        if stopping.converged(params, once, change):
+            params, converged = once, True
             break
         if max_iterations - iterations < 2:  # no room for an accelerated cycle: plain EM to the cap
             params = once
@@ -170,7 +216,7 @@ def fit_pbm(
         settled = step(*jumped)
         iterations += 1
         params = settled if step.log_likelihood(*settled) >= step.log_likelihood(*params) else twice
-    return PBMFit(params[0], params[1], iterations, change < tolerance, change)
+    return PBMFit(params[0], params[1], iterations, converged, change)
 
 
 def naive_ctr(cells: Cells) -> FloatArray:
@@ -455,7 +501,11 @@ def _not_identifiable_because(
             f"position (at least {settings.min_coverage:.0%} needed): position and relevance cannot be told apart"
         ] * length
     if not fit.converged:
-        return [f"EM did not converge in {fit.iterations} iterations"] * length
+        # The whole segment's curve is withheld: a fixed point not reached is no estimate (issue 31).
+        return [
+            f"EM did not converge in {fit.iterations} iterations "
+            f"(its last step still moved the curve by {fit.max_change:.1g})"
+        ] * length
     notes = []
     for k in range(length):
         if fitted_at[k] == 0:

@@ -234,6 +234,46 @@ def _table(frame: pd.DataFrame, columns: dict[str, tuple[str, str]], empty: str)
     ).format(head, body)
 
 
+def segments_without_curve(data: ReportData) -> list[str]:
+    """One sentence per retriever or device whose curve is not shown at all, saying why (its note): the exact
+    click counts of that segment still stand, only the model's estimate is withheld."""
+    if data.curves.empty:
+        return []
+    rows = data.curves[data.curves["segment_type"] != "all"]
+    sentences = []
+    for (segment_type, segment), part in rows.groupby(["segment_type", "segment"], sort=True):
+        if part["identifiable"].any():
+            continue
+        notes = part["note"].dropna()
+        why = str(notes.iloc[0]) if len(notes) else "not identifiable"
+        sentences.append(
+            f"The position effect of {segment_type} {segment} is not shown: {why}; its click counts are exact "
+            "and shown as they are."
+        )
+    return sentences
+
+
+def _convergence_line(data: ReportData) -> dict[str, str]:
+    """Whether the EM converged, for all traffic and for every segment, naming those that did not."""
+    q = data.quality
+    failed = []
+    if len(data.curves):
+        segments = data.curves.groupby(["segment_type", "segment"], sort=True)
+        failed = [
+            f"{segment_type} {segment}" if segment_type != "all" else "all traffic"
+            for (segment_type, segment), part in segments
+            if (part["fitted_pairs"] > 0).any() and not part["em_converged"].all()
+        ]
+    if not failed:
+        text = "The model fit converged." if q.em_converged else "The model fit did not converge."
+        return {"text": text, "tone": "good" if q.em_converged else "bad"}
+    return {
+        "text": f"The model fit did not converge for {', '.join(failed)}: those curves are not shown; "
+        "every other figure is unaffected.",
+        "tone": "bad",
+    }
+
+
 def _quality_lines(data: ReportData) -> list[dict[str, str]]:
     q = data.quality
     lines = [
@@ -250,12 +290,7 @@ def _quality_lines(data: ReportData) -> list[dict[str, str]]:
     ]
     if not q.identifiable:
         lines.append({"text": f"The position effect is not identifiable: {q.note}.", "tone": "bad"})
-    lines.append(
-        {
-            "text": "The model fit converged." if q.em_converged else "The model fit did not converge.",
-            "tone": "good" if q.em_converged else "bad",
-        }
-    )
+    lines.append(_convergence_line(data))
     if q.em_pivot_max_difference is not None:
         verdict = "agree" if q.em_pivot_agree else "disagree"
         lines.append(
@@ -392,6 +427,7 @@ def render_with_bundle(data: ReportData, *, warehouse_name: str, generated_at: d
             "No segment has shown results in this period.",
         ),
         "quality_lines": _quality_lines(data),
+        "segments_without_curve": segments_without_curve(data),
         "fit_note": _fit_note(data),
     }
     context |= {name: Markup(charts.to_div(figure, div_id)) for name, (figure, div_id) in figures.items()}
@@ -427,6 +463,8 @@ def summary_markdown(data: ReportData, path: Path) -> str:
         lines += ["", comparison_sentence(data)]
     effect = effect_sentences(data)
     lines += ["", *(effect[:2] if effect else [f"Position effect not identifiable: {data.quality.note}."])]
+    not_shown = segments_without_curve(data)
+    lines += ["", *not_shown] if not_shown else []
     return "\n".join(lines)
 
 

@@ -1,3 +1,9 @@
-SELECT count(DISTINCT (segment_type, segment)) AS segments
-FROM marts.position_bias
-WHERE fitted_pairs > 0 AND NOT em_converged;
+SELECT
+    count(*) AS segments,
+    coalesce(list(segment_type || ':' || segment ORDER BY segment_type != 'all', segment_type, segment), [])
+        AS names
+FROM (
+    SELECT DISTINCT segment_type, segment
+    FROM marts.position_bias
+    WHERE fitted_pairs > 0 AND NOT em_converged
+);

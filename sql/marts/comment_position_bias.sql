@@ -15,13 +15,13 @@ COMMENT ON COLUMN marts.position_bias.examination_ci_high IS 'Poisson bootstrap 
 COMMENT ON COLUMN marts.position_bias.pivot_examination IS 'Cross-check: the intervention-harvesting pivot estimate of theta_k / theta_0 (Agarwal et al. 2019) over pairs shown at both 0 and k; NULL without such pairs.';
 COMMENT ON COLUMN marts.position_bias.position_coverage IS 'Share of the fitted impressions at this position whose pair the fit also saw at another position.';
 COMMENT ON COLUMN marts.position_bias.coverage IS 'Segment: share of impressions whose (query, document) pair appears at two or more positions. Without variation the curve is not identified.';
-COMMENT ON COLUMN marts.position_bias.identifiable IS 'Whether examination can be trusted here (coverage, convergence, data at this position).';
+COMMENT ON COLUMN marts.position_bias.identifiable IS 'Whether examination can be trusted here (coverage, convergence, data at this position). A segment whose EM did not converge has it false at every position, examination and its interval NULL, and a note; its counts, ctr, ctr_relative and pivot_examination are exact and kept.';
 COMMENT ON COLUMN marts.position_bias.note IS 'Why not, in words; NULL when identifiable.';
 COMMENT ON COLUMN marts.position_bias.fitted_pairs IS '(query, document) pairs in the fit: those with at least min_pair_impressions impressions.';
 COMMENT ON COLUMN marts.position_bias.fitted_impressions IS 'Impressions of the fitted pairs.';
 COMMENT ON COLUMN marts.position_bias.min_pair_impressions IS 'The minimum impressions per pair for the fit (a pair seen less fits its own noise).';
 COMMENT ON COLUMN marts.position_bias.em_iterations IS 'EM iterations of the point estimate.';
-COMMENT ON COLUMN marts.position_bias.em_converged IS 'Whether one EM iteration moved no parameter by more than the tolerance (1e-6).';
-COMMENT ON COLUMN marts.position_bias.em_max_change IS 'The largest parameter change of the last EM iteration.';
+COMMENT ON COLUMN marts.position_bias.em_converged IS 'Whether the fit reached a fixed point within its cap (em_max_iterations, 5000): one EM step moved theta_k / theta_0 by less than 1e-6 and the log-likelihood by less than 1e-11 of itself. False: the segment''s curve is withheld (identifiable false, note says why); the check em_converged warns, naming it.';
+COMMENT ON COLUMN marts.position_bias.em_max_change IS 'The largest change of theta_k / theta_0 in the last EM step: how far from settled a fit that did not converge stopped.';
 COMMENT ON COLUMN marts.position_bias.bootstrap_replicates IS 'Bootstrap replicates behind the interval.';
 COMMENT ON COLUMN marts.position_bias.fitted_at IS 'When the fit ran.';

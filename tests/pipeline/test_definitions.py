@@ -497,3 +497,66 @@ def test_each_table_is_described_once_the_assets_show_the_catalogs_words(tmp_pat
     for key, table in tables.items():
         spec = defs.resolve_assets_def(key).specs_by_key[AssetKey(key)]
         assert comments[table] and comments[table] in spec.description, key
+
+
+def test_one_segment_that_does_not_converge_holds_back_nothing_else(server, tmp_path: Path) -> None:
+    """Issue 31: with one retriever's EM stopped at its cap (the traffic of tests/estimators/unconverging.py,
+    the cap lowered to EM_MAX_ITERATIONS), the nightly job succeeds: the exact marts, the other segments' curves,
+    the report and the analysts' copy are all built; the shaky segment's rows are flagged (examination NULL,
+    identifiable false, a note), the convergence check warns naming it, and the report says it in a sentence."""
+    from dagster import DagsterInstance
+
+    from interactions_etl.definitions import build_definitions
+    from tests.estimators.unconverging import EM_MAX_ITERATIONS, SHAKY, records, searches
+
+    found = searches()
+    fill(server, records(found, DAY))
+    warehouse = tmp_path / "warehouse.duckdb"
+    job = build_definitions(DEFAULTS, resources_for(server, warehouse)).resolve_job_def("interactions_job")
+    marts_config = {"em_max_iterations": EM_MAX_ITERATIONS, "bootstrap_replicates": 5}
+    result = job.execute_in_process(
+        partition_key=DAY.isoformat(), run_config={"ops": {"mart_tables": {"config": marts_config}}},
+        instance=DagsterInstance.ephemeral(), raise_on_error=False,
+    )  # fmt: skip
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"marts_ctr_by_position", "marts_search_ctr", "marts_position_bias", "marts_document_ctr",
+            "position_bias_report", "published_warehouse"} <= materialized  # fmt: skip
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "em_converged")
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert check.metadata["segments"].value == [f"retriever:{SHAKY}"]
+
+    # The analysts' copy: the exact marts, every segment's counts, the flag on the shaky one only.
+    con = duckdb.connect(str(tmp_path / "warehouse.published.duckdb"), read_only=True)
+    curves = con.execute(
+        "SELECT segment_type || ':' || segment, bool_and(em_converged), bool_or(identifiable), count(examination),"
+        " sum(impressions), any_value(note) FROM marts.position_bias GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    searched = con.execute("SELECT sum(searches) FROM marts.search_ctr").fetchone()[0]
+    shown = con.execute("SELECT sum(impressions) FROM marts.ctr_by_position").fetchone()[0]
+    con.close()
+    by_segment = {row[0]: row[1:] for row in curves}
+    assert set(by_segment) == {"all:all", "device:desktop", "device:mobile", "retriever:ret_steady",
+                               f"retriever:{SHAKY}"}  # fmt: skip
+    converged, identifiable, examinations, impressions, note = by_segment.pop(f"retriever:{SHAKY}")
+    assert (converged, identifiable, examinations, impressions) == (False, False, 0, 2 * 2 * 204 * 5)
+    assert note.startswith(f"EM did not converge in {EM_MAX_ITERATIONS} iterations")
+    assert all(row[0] and row[1] and row[2] == 5 for row in by_segment.values()), by_segment
+    assert searched == len(found) and shown == 5 * len(found)
+
+    # The report names the segment whose curve it does not show, and why.
+    page = (tmp_path / "reports" / "latest.html").read_text()
+    assert f"The position effect of retriever {SHAKY} is not shown: EM did not converge in" in page
+    assert f"The model fit did not converge for retriever {SHAKY}" in page
+
+
+def test_the_convergence_check_is_an_error_only_for_all_traffic_and_never_blocks() -> None:
+    """A retriever's or a device's fit: WARN. All traffic's (with fitted pairs, as the check's SQL counts): ERROR,
+    the report's headline curve being gone, but still not blocking: the exact marts and the copy publish."""
+    from interactions_etl.assets.marts import em_converged_result, mart_tables
+
+    spec = next(s for s in mart_tables.check_specs if s.name == "em_converged")
+    assert not spec.blocking
+    assert em_converged_result([]).passed
+    assert em_converged_result(["device:mobile"]).severity == AssetCheckSeverity.WARN
+    assert em_converged_result(["all:all", "device:mobile"]).severity == AssetCheckSeverity.ERROR
