@@ -26,8 +26,8 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.estimators.position_bias import Cells, StoppingRule, fit_pbm
+from mixpeek_emulator.generator import TrafficConfig, generate_traffic
 
 RULES: tuple[StoppingRule, ...] = ("parameters", "curve")
 

@@ -128,7 +128,7 @@ def records(found: list[Search], day: date) -> list[dict[str, Any]]:
 def _record(
     index: int, at: datetime, search: Search, position: int, document: str, kind: list[str]
 ) -> dict[str, Any]:
-    from interactions_etl.emulator.records import format_instant, to_micros
+    from mixpeek_emulator.records import format_instant, to_micros
 
     return {
         "feature_id": document,
