@@ -191,6 +191,8 @@ class WindowFetcher:
                         break
 
     def _leaf(self, window: Window, report: WindowReport) -> Iterator[list[Any]]:
+        """A window's records: its first page says how the server pages (a cursor, or offsets), and whether
+        its total is a cap rather than a count (then the window is split)."""
         body = window_body(window, self.client.settings.retriever_id)
         first = self.client.list_interactions(body, limit=self.page_size, include_total=True)
         _refuse_an_ignored_time_filter(first.records, window)
@@ -202,26 +204,36 @@ class WindowFetcher:
             for half in window.halves():
                 yield from self._leaf(half, report)
             return
-        pagination = first.pagination
         whole = total is not None and len(first.records) >= total
-        if pagination.next_cursor or whole or (total is None and len(first.records) < self.page_size):
-            # Cursor mode (or a window that fits in one page). A short first page with a larger total is no
-            # proof of the end: a server may serve fewer records per page than asked, so that is offset paging.
-            report.add(
-                server_total=total or 0, pages=1, fetched=len(first.records), unknown_total=total is None
-            )
-            report.record_leaf(window, total)
-            yield first.records
-            while pagination.next_cursor:
-                page = self.client.list_interactions(
-                    body, limit=self.page_size, cursor=pagination.next_cursor
-                )
-                pagination = page.pagination
-                report.add(pages=1, fetched=len(page.records))
-                yield page.records
-            return
-        # No cursor from this server: offset paging, which cannot reach past offset 10000.
+        if first.pagination.next_cursor or whole or (total is None and len(first.records) < self.page_size):
+            # A short first page with a larger total is no proof of the end: a server may serve fewer records
+            # per page than asked, so that is offset paging.
+            yield from self._by_cursor(window, body, first, report)
+        else:
+            yield from self._by_offset(window, body, first, report)
+
+    def _by_cursor(
+        self, window: Window, body: dict[str, Any], first: ListPage, report: WindowReport
+    ) -> Iterator[list[Any]]:
+        """Cursor paging (or a window that fits in one page): next_cursor to the end, page by page."""
+        total = first.pagination.total
+        report.add(server_total=total or 0, pages=1, fetched=len(first.records), unknown_total=total is None)
+        report.record_leaf(window, total)
+        yield first.records
+        pagination = first.pagination
+        while pagination.next_cursor:
+            page = self.client.list_interactions(body, limit=self.page_size, cursor=pagination.next_cursor)
+            pagination = page.pagination
+            report.add(pages=1, fetched=len(page.records))
+            yield page.records
+
+    def _by_offset(
+        self, window: Window, body: dict[str, Any], first: ListPage, report: WindowReport
+    ) -> Iterator[list[Any]]:
+        """Offset paging, for a server with no cursor: it cannot reach past offset 10000, and an unstable order
+        repeats some records and skips others, so a window is narrowed or read again until it adds up."""
         report.mode = "offset"
+        total = first.pagination.total
         if total is None:
             raise MixpeekApiError(
                 "POST list (offset paging)",
@@ -238,28 +250,33 @@ class WindowFetcher:
             return
         if read.repeats and read.held < total:
             # The order is not stable (records sharing a timestamp come back in another order on each
-            # request): offset pages repeated some records and skipped others. Narrower windows put each tie
-            # group in fewer pages, down to one; a millisecond holding more than a page is read again until
-            # the records seen add up to its total.
+            # request): narrower windows put each tie group in fewer pages, down to one; a millisecond holding
+            # more than a page is read again until the records seen add up to its total.
             report.add(unstable_reads=1)
             if read.pages > 1 and window.end - window.start > MIN_SPLIT:
                 report.add(splits=1)
                 for half in window.halves():
                     yield from self._leaf(half, report)
                 return
-            for _ in range(MAX_REREADS):
-                again = self.client.list_interactions(body, limit=self.page_size, include_total=True)
-                report.add(pages=1, fetched=len(again.records), rereads=1)
-                total = again.pagination.total if again.pagination.total is not None else total
-                more = self._read_by_offset(body, again, total, report)
-                if more is None:
-                    break
-                read.merge(more)
-                if read.held >= total:
-                    break
+            total = self._read_again(body, read, total, report)
         report.add(server_total=total)
         report.record_leaf(window, total)
         yield read.all_records()
+
+    def _read_again(self, body: dict[str, Any], read: _OffsetRead, total: int, report: WindowReport) -> int:
+        """Offset passes over one window until the records seen add up to its total (MAX_REREADS at most);
+        returns the total as last reported."""
+        for _ in range(MAX_REREADS):
+            again = self.client.list_interactions(body, limit=self.page_size, include_total=True)
+            report.add(pages=1, fetched=len(again.records), rereads=1)
+            total = again.pagination.total if again.pagination.total is not None else total
+            more = self._read_by_offset(body, again, total, report)
+            if more is None:
+                break
+            read.merge(more)
+            if read.held >= total:
+                break
+        return total
 
     def copies_held(self, stamps: Mapping[str, Iterable[datetime]]) -> dict[str, int | None]:
         """How many copies of each interaction_id the server holds, read from answers that each hold one whole
