@@ -41,7 +41,7 @@ def daily_partitions(start: date) -> DailyPartitionsDefinition:
     return DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
 
 
-# Audited before each day commits (pipelines/landing.py: a failing day is rolled back and fails the run),
+# Audited before each day commits (pipelines/landing/: a failing day is rolled back and fails the run),
 # then reported here on what was committed.
 CHECKS = {
     "unique_interaction_id": "No interaction_id of the partition appears twice in raw.interactions.",

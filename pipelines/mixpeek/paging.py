@@ -369,7 +369,7 @@ def _key(raw: Any) -> _Key | None:
 class _OffsetRead:
     """One or more offset passes over a window. A record seen again in a later answer is a paging artifact (a
     repeat); copies of one id inside one answer are records the server holds more than once, which no paging
-    can produce: they are kept, for the landing to prove and count (pipelines/landing.py)."""
+    can produce: they are kept, for the landing to prove and count (pipelines/landing/)."""
 
     records: dict[str, Any] = field(default_factory=dict)  # by interaction_id, first copy kept
     copies: dict[str, list[Any]] = field(default_factory=dict)  # further copies held in one answer, by id
