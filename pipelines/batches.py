@@ -17,9 +17,13 @@ import duckdb
 
 from interactions_etl import warehouse
 
-# The memory a batch may count on per interaction it holds: the heaviest statement's peak per interaction
-# (insert_result_slots, about 1 KiB at 150,000 a day; docs/benchmarks.md#memory) with room for the rest.
-BYTES_PER_ROW = 4096
+# The memory a batch may count on per interaction it holds: at a 512MB limit, 7 days of 150,000 interactions
+# (490 bytes each) refreshed and 14 days (245 bytes each) ran out of memory in insert_result_slots; twice the
+# first leaves room for heavier days (docs/benchmarks.md#memory).
+BYTES_PER_ROW = 1024
+# What DuckDB holds whatever the batch (one day of 20,000 interactions ran out of memory at 48MB): the batch
+# gets the rest of the limit. At 64MB or less, every day is its own batch.
+RESERVED_BYTES = 64 * 2**20
 _SIZE = re.compile(r"([\d.]+)\s*(bytes|KiB|MiB|GiB|TiB|PiB)")
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
@@ -34,7 +38,7 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def rows_per_batch(con: duckdb.DuckDBPyConnection) -> int:
-    return max(1, memory_limit_bytes(con) // BYTES_PER_ROW)
+    return max(1, (memory_limit_bytes(con) - RESERVED_BYTES) // BYTES_PER_ROW)
 
 
 def day_batches(

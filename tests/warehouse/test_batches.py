@@ -10,7 +10,13 @@ import duckdb
 import pytest
 
 from interactions_etl import warehouse
-from interactions_etl.batches import BYTES_PER_ROW, day_batches, memory_limit_bytes, rows_per_batch
+from interactions_etl.batches import (
+    BYTES_PER_ROW,
+    RESERVED_BYTES,
+    day_batches,
+    memory_limit_bytes,
+    rows_per_batch,
+)
 from interactions_etl.emulator.generator import TrafficConfig, generate_traffic
 from interactions_etl.landing import land_records
 from interactions_etl.marts import DAILY_MARTS, MartsSettings, refresh_marts
@@ -33,7 +39,9 @@ def test_batches_are_runs_of_consecutive_days_within_the_budget() -> None:
 def test_the_batch_follows_the_connections_memory_limit() -> None:
     con = duckdb.connect(config={"memory_limit": "512MB"})  # DuckDB reports it as "488.2 MiB"
     assert memory_limit_bytes(con) == int(488.2 * 2**20)
-    assert rows_per_batch(con) == int(488.2 * 2**20) // BYTES_PER_ROW
+    assert rows_per_batch(con) == (int(488.2 * 2**20) - RESERVED_BYTES) // BYTES_PER_ROW
+    con = duckdb.connect(config={"memory_limit": "32MB"})
+    assert rows_per_batch(con) == 1  # a day a batch
 
 
 # A session that straddles the midnight between the second and the third day, where one-day batches cut it:
