@@ -85,6 +85,8 @@ def test_out_of_memory_in_a_load_is_one_line_naming_the_step(server, tmp_path: P
     assert not (tmp_path / "w.duckdb").exists()  # a first load that failed leaves no empty warehouse behind
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # ~50 s alone, 2 min beside other tests
 def test_a_range_load_under_a_small_limit_completes_in_batches(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Six days of 30,000 interactions under a 96MB limit: staging's insert_result_slots over the six days in one
     statement runs out of memory (it did before issue 32, and does at 100MB), the refresh cut into batches of
