@@ -160,7 +160,7 @@ def mart_tables(context: AssetExecutionContext, config: MartsConfig, warehouse_d
         tables = {name: table_metadata(con, f"marts.{name}", report.rows[name]) for name in DESCRIPTIONS}
     finally:
         con.close()
-    context.log.info(f"marts refreshed for {len(report.days)} days")
+    context.log.info(f"marts refreshed for {len(report.days)} days in {report.batches} batches")
     checks: dict[str, list[AssetCheckResult]] = {
         f"marts_{name}": [
             AssetCheckResult(

@@ -84,7 +84,9 @@ def staging_tables(context: AssetExecutionContext, config: StagingConfig, wareho
         con.close()
     # No row previews here: staging holds a row per user event, and Dagster keeps every materialization's
     # metadata in its own storage, out of reach of `forget-user`. The marts (aggregates) keep theirs.
-    context.log.info(f"staging refreshed for {len(report.changed_days)} changed event days")
+    context.log.info(
+        f"staging refreshed for {len(report.changed_days)} changed event days in {report.batches} batches"
+    )
     for name in DESCRIPTIONS:
         yield MaterializeResult(
             asset_key=f"staging_{name}",

@@ -6,7 +6,8 @@
 Runs, each in its own process: extraction into DuckDB (this project, dlt's rest_api source when installed, the
 bare httpx ceiling); the marts built from scratch and nightly at 1M, 10M and 50M interactions; the nightly run
 with 30 and with 365 days of history at the same daily volume; EM on counts against EM over slots; how often
-the EM stops at its cap, per segment and minimum of impressions, under both stopping rules. Prints the
+the EM stops at its cap, per segment and minimum of impressions, under both stopping rules; a month's backfill
+at 150,000 a day through the CLI with its peak memory, and how that grows (issue 32). Prints the
 machine, the versions and the tables; with --write FILE, writes them there too, after each benchmark.
 """
 
@@ -39,6 +40,8 @@ FULL = [
     ["marts_build.py", "--sizes", "50000000", "--memory-limit", "12GB"],
     # The lake against the file: parallel backfills, the nightly commit as the lake grows, marts, publishing.
     ["lake.py"],
+    # A month's backfill at 150,000 a day through the CLI with the defaults, and how peak memory grows (issue 32).
+    ["backfill_memory.py"],
 ]
 SMOKE = [
     ["load_throughput.py", "--sizes", "5000", "--tiers", "unlimited", "--repeats", "1", "--no-dlt"],
@@ -58,6 +61,7 @@ SMOKE = [
     ],
     ["nightly_tick.py", "--per-day", "2000"],
     ["lake.py", "--smoke"],
+    ["backfill_memory.py", "--smoke"],
 ]
 
 

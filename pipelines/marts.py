@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from interactions_etl import warehouse
+from interactions_etl.batches import day_batches, rows_per_batch
 from interactions_etl.estimators.position_bias import CurveEstimate, CurveSettings, ShownSlots, estimate_curve
 from interactions_etl.staging import StagingReport, StagingSettings, ensure_staging_tables, refresh_staging
 
@@ -41,6 +42,7 @@ MARTS_DDL = (
 class MartsSettings:
     window_days: int = 28  # the position-bias window, ending on the newest day with shown results
     curve: CurveSettings = field(default_factory=CurveSettings)
+    batch_rows: int | None = None  # interactions per batch of days; None: what the memory limit holds
 
 
 @dataclass
@@ -58,6 +60,7 @@ class MartsReport:
     days: list[date] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     position_bias: PositionBiasReport | None = None  # None when nothing changed and the fit was kept
+    batches: int = 0  # the runs of days the daily marts were rebuilt in (pipelines/batches.py)
 
 
 def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -75,9 +78,15 @@ def refresh_marts(
         pending = warehouse.pending_days(con, "marts", full=full)
         days = pending.days
         if days:
-            for name in DAILY_MARTS:
-                warehouse.run(con, f"marts/delete_{name}", days=days)
-                warehouse.run(con, f"marts/insert_{name}", days=days)
+            # Batch by batch, each small enough for the memory limit (issue 32): a daily mart's day depends on
+            # that day's executions and their events up to the next day only.
+            sizes = dict(warehouse.rows(con, "marts/interactions_by_day", days=days))
+            batches = day_batches(days, sizes, settings.batch_rows or rows_per_batch(con))
+            report.batches = len(batches)
+            for batch in batches:
+                for name in DAILY_MARTS:
+                    warehouse.run(con, f"marts/delete_{name}", days=batch)
+                    warehouse.run(con, f"marts/insert_{name}", days=batch)
             report.position_bias = refresh_window_marts(con, settings)
         warehouse.record_refresh(con, "marts", pending, datetime.now(UTC))
         report.days = days

@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     warehouse_memory_limit: str | None = Field(
         None,
         description="DuckDB's memory limit for each connection a run opens, e.g. `4GB` (unset: half the memory "
-        "this process can see, cgroup limits included); beyond it DuckDB spills to WAREHOUSE_TEMP_DIRECTORY.",
+        "this process can see, cgroup limits included); staging and the marts refresh a range in batches of days "
+        "that fit it (docs/benchmarks.md#memory), and beyond it DuckDB spills to WAREHOUSE_TEMP_DIRECTORY.",
     )
     warehouse_temp_directory: Path | None = Field(
         None,

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 
 from interactions_etl import warehouse
+from interactions_etl.batches import day_batches, rows_per_batch
 from interactions_etl.retention import cutoff as retention_cutoff
 
 STAGING_DDL = (
@@ -38,6 +39,7 @@ class StagingSettings:
     short_dwell_ms: int = 10_000  # metrics.md: short dwell below 10 s
     long_dwell_ms: int = 30_000  # and long at 30 s (Kim et al. WSDM 2014)
     conversion_types: tuple[str, ...] = DEFAULT_CONVERSION_TYPES
+    batch_rows: int | None = None  # interactions per batch of days; None: what the memory limit holds
 
 
 @dataclass
@@ -45,6 +47,7 @@ class StagingReport:
     changed_days: list[date] = field(default_factory=list)  # event days rebuilt in interaction_events
     execution_days: list[date] = field(default_factory=list)  # days rebuilt in the execution-level tables
     rows: dict[str, int] = field(default_factory=dict)  # rows in each table after the refresh
+    batches: int = 0  # the runs of days each statement went through (pipelines/batches.py)
 
 
 def ensure_staging_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -76,26 +79,35 @@ def refresh_staging(
         if changed:
             around = sorted({d + timedelta(days=shift) for d in changed for shift in (-1, 0, 1)
                              if kept_from is None or d + timedelta(days=shift) >= kept_from})  # fmt: skip
-            warehouse.run(con, "staging/delete_interaction_events", days=changed)
-            warehouse.run(con, "staging/insert_interaction_events", days=changed)
+            changed_set = set(changed)
+            sizes = dict(warehouse.rows(con, "staging/interactions_by_day", days=around))
+            batches = day_batches(around, sizes, settings.batch_rows or rows_per_batch(con))
+            changed_in = [[d for d in batch if d in changed_set] for batch in batches]
+            # Each statement runs batch by batch (issue 32: a month in one statement ran out of memory). A
+            # table's deletes all come before its inserts: a batch's delete also takes the executions that a
+            # changed day's events belong to, which may be an earlier batch's new rows.
+            for days in changed_in:
+                if days:
+                    warehouse.run(con, "staging/delete_interaction_events", days=days)
+                    warehouse.run(con, "staging/insert_interaction_events", days=days)
             conversions = list(settings.conversion_types)
-            warehouse.run(con, "staging/delete_search_executions", days=around, changed_days=changed)
-            warehouse.run(
-                con,
-                "staging/insert_search_executions",
-                days=around,
-                conversion_types=conversions,
-            )
-            warehouse.run(con, "staging/delete_result_slots", days=around, changed_days=changed)
-            warehouse.run(
-                con,
-                "staging/insert_result_slots",
-                days=around,
-                conversion_types=conversions,
-                short_dwell_ms=settings.short_dwell_ms,
-                long_dwell_ms=settings.long_dwell_ms,
-            )
-            report.changed_days, report.execution_days = changed, around
+            for table in ("search_executions", "result_slots"):
+                for days, changed_days in zip(batches, changed_in, strict=True):
+                    warehouse.run(con, f"staging/delete_{table}", days=days, changed_days=changed_days)
+            for days in batches:
+                warehouse.run(
+                    con, "staging/insert_search_executions", days=days, conversion_types=conversions
+                )
+            for days in batches:
+                warehouse.run(
+                    con,
+                    "staging/insert_result_slots",
+                    days=days,
+                    conversion_types=conversions,
+                    short_dwell_ms=settings.short_dwell_ms,
+                    long_dwell_ms=settings.long_dwell_ms,
+                )
+            report.changed_days, report.execution_days, report.batches = changed, around, len(batches)
         # The marts read staging's changes after a watermark of these stamps, so a stamp must follow the last
         # one even when this machine's clock is behind the previous writer's (refreshes take turns on a lake).
         newest = warehouse.one(con, "marts/newest_change")

@@ -1,13 +1,13 @@
 -- One row per (execution_id, position) shown. An execution with impressions lists its shown slots (slot_basis
 -- 'shown'). One without (a client that sends no impressions) falls back to the cascade assumption
 -- (docs/metrics.md#units): the slots at or above its last click were examined; they are labelled 'examined', never
--- shown.
+-- shown. Its executions are staging.search_executions' (same events, from the day before $days to the day after).
 INSERT INTO staging.result_slots BY NAME
 WITH events AS (
     SELECT *
     FROM staging.interaction_events
     WHERE execution_id IS NOT NULL
-      AND event_date BETWEEN list_min($days) AND list_max($days) + 1
+      AND event_date BETWEEN list_min($days) - 1 AND list_max($days) + 1
 ),
 executions AS (
     SELECT

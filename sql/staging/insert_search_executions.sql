@@ -1,5 +1,7 @@
 -- One row per execution_id (a retriever execution = one result page). Its day is the day of its first event;
 -- it gathers its events up to the end of the next day (a search that crosses midnight, a purchase hours later).
+-- The events read start the day before $days, so a search that began then keeps that day and is left out here
+-- rather than restarting at midnight: a refresh cut into batches of days writes what one statement would.
 -- Impressions count shown slots (`impression`, or `view` from clients that send no impressions); clicks count
 -- clicked slots, so a slot clicked twice is one click (CTR stays a share of slots).
 -- Where an execution's events disagree (session, user, query, device), the earliest event's non-NULL value
@@ -9,7 +11,7 @@ WITH events AS (
     SELECT *
     FROM staging.interaction_events
     WHERE execution_id IS NOT NULL
-      AND event_date BETWEEN list_min($days) AND list_max($days) + 1
+      AND event_date BETWEEN list_min($days) - 1 AND list_max($days) + 1
 ),
 executions AS (
     SELECT

@@ -83,3 +83,43 @@ def test_out_of_memory_in_a_load_is_one_line_naming_the_step(server, tmp_path: P
     assert errors[0].startswith("error: raw_interactions: ") and "raise WAREHOUSE_MEMORY_LIMIT" in errors[0]
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "w.duckdb").exists()  # a first load that failed leaves no empty warehouse behind
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # ~50 s alone, 2 min beside other tests
+def test_a_range_load_under_a_small_limit_completes_in_batches(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Six days of 30,000 interactions under a 96MB limit: staging's insert_result_slots over the six days in one
+    statement runs out of memory (it did before issue 32, and does at 100MB), the refresh cut into batches of
+    days that the limit holds (pipelines/batches.py; here a day each) completes (it does at 80MB)."""
+    from mixpeek_emulator.prefill import prefill
+
+    days = 6
+    prefill(server.emulator, NAMESPACE, seed=32, start=DAY, days=days, per_day=30_000)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "WAREHOUSE_"))},
+        "MIXPEEK_BASE_URL": server.base_url,
+        "MIXPEEK_API_KEY": API_KEY,
+        "MIXPEEK_NAMESPACE": NAMESPACE,
+        "MIXPEEK_REQUESTS_PER_SECOND": "500",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "WAREHOUSE_MEMORY_LIMIT": "96MB",
+    }
+    path = tmp_path / "w.duckdb"
+    last = DAY + timedelta(days=days - 1)
+    completed = subprocess.run(
+        [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(), "--end",
+         last.isoformat(), "--warehouse", str(path)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    con = warehouse.connect(path, read_only=True)
+    try:
+        executions, distinct, first, newest = con.sql(
+            "SELECT count(*), count(DISTINCT execution_id), min(execution_date), max(execution_date) "
+            "FROM staging.search_executions"
+        ).fetchone()
+        mart_days = con.sql("SELECT count(DISTINCT day) FROM marts.search_ctr").fetchone()
+    finally:
+        con.close()
+    assert executions == distinct > 0 and (first, newest) == (DAY, last)
+    assert mart_days == (days,)
