@@ -29,10 +29,22 @@ def pins(lock: str) -> dict[str, str]:
 
 
 def declared(*extras: str) -> list[Requirement]:
+    """The dependencies and those of `extras`, an extra that names the project itself (`dev` takes
+    `interactions-etl[emulator]`) replaced by that extra's own."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = list(project["dependencies"])
-    for extra in extras:
-        names += project["optional-dependencies"][extra]
+    wanted, seen = list(extras), set()
+    while wanted:
+        extra = wanted.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for name in project["optional-dependencies"][extra]:
+            requirement = Requirement(name)
+            if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+                wanted += sorted(requirement.extras)
+            else:
+                names.append(name)
     return [Requirement(name) for name in names]
 
 
