@@ -32,8 +32,6 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 9, 1)
 SEED = 32
@@ -74,22 +72,11 @@ def free_port() -> int:
 
 
 def start_emulator(port: int, key: str, days: int, per_day: int) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "mixpeek_emulator", "serve", "--port", str(port), "--namespace", "bench",
-        "--rate-limit", "unlimited", "--days", str(days), "--per-day", str(per_day), "--start", START.isoformat(),
-        "--seed", str(SEED), "--log-level", "warning",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env={**os.environ, "MIXPEEK_EMULATOR_API_KEYS": key}, cwd=ROOT)
-    deadline = time.monotonic() + 7200
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the emulator exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(1)
-    raise SystemExit("the emulator did not start")
+    from mixpeek_emulator.server import spawn
+
+    arguments = ["--namespace", "bench", "--rate-limit", "unlimited", "--days", str(days), "--per-day",
+                 str(per_day), "--start", START.isoformat(), "--seed", str(SEED), "--log-level", "warning"]  # fmt: skip
+    return spawn(arguments, port=port, api_key=key, timeout=7200, cwd=str(ROOT))
 
 
 def backfill(days: int, per_day: int) -> str:

@@ -43,22 +43,11 @@ TIER_RATES = {"unlimited": 1e6, "pro": 100.0, "free": 10.0}  # requests per seco
 
 
 def start_emulator(port: int, key: str, per_day: int, tier: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "mixpeek_emulator", "serve", "--port", str(port), "--namespace", "bench",
-        "--rate-limit", tier, "--days", "1", "--per-day", str(per_day), "--start", DAY.isoformat(),
-        "--log-level", "warning",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env={**os.environ, "MIXPEEK_EMULATOR_API_KEYS": key}, cwd=ROOT)
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the emulator exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.5)
-    raise SystemExit("the emulator did not start")
+    from mixpeek_emulator.server import spawn
+
+    arguments = ["--namespace", "bench", "--rate-limit", tier, "--days", "1", "--per-day", str(per_day),
+                 "--start", DAY.isoformat(), "--log-level", "warning"]  # fmt: skip
+    return spawn(arguments, port=port, api_key=key, timeout=1800, cwd=str(ROOT))
 
 
 def ceiling(base_url: str, key: str, workers: int, page_size: int, rate: float) -> tuple[int, float, int]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
@@ -100,3 +104,27 @@ class EmulatorServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def spawn(
+    arguments: Sequence[str], *, port: int, api_key: str, timeout: float = 1800.0, cwd: str | None = None
+) -> subprocess.Popen[bytes]:
+    """`mixpeek-emulator serve --port PORT ARGUMENTS` in a process of its own (benchmarks: the client under
+    test then does not share its GIL), accepting `api_key`; returns once it answers its health route, which is
+    after any pre-fill. Raises RuntimeError when it exits first or `timeout` passes."""
+    import httpx
+
+    command = [sys.executable, "-m", "mixpeek_emulator", "serve", "--port", str(port), *arguments]
+    process = subprocess.Popen(command, env={**os.environ, "MIXPEEK_EMULATOR_API_KEYS": api_key}, cwd=cwd)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"the emulator did not answer within {timeout:.0f} s")

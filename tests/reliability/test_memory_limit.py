@@ -62,17 +62,22 @@ def test_out_of_memory_in_a_refresh_is_one_line_and_changes_nothing(server, tmp_
     assert snapshot(path) == before  # the refresh's transaction rolled back
 
 
-def test_out_of_memory_in_a_load_is_one_line_naming_the_step(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    fill(server, spread_over_day(3000))
-    env = {
+def cli_env(server, tmp_path: Path, memory_limit: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The environment of an `interactions load` against the emulator, with its own Dagster home and limit."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "WAREHOUSE_"))},
         "MIXPEEK_BASE_URL": server.base_url,
         "MIXPEEK_API_KEY": API_KEY,
         "MIXPEEK_NAMESPACE": NAMESPACE,
         "MIXPEEK_REQUESTS_PER_SECOND": "500",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "WAREHOUSE_MEMORY_LIMIT": "2MB",
+        "WAREHOUSE_MEMORY_LIMIT": memory_limit,
     }
+
+
+def test_out_of_memory_in_a_load_is_one_line_naming_the_step(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fill(server, spread_over_day(3000))
+    env = cli_env(server, tmp_path, "2MB")
     completed = subprocess.run(
         [sys.executable, "-m", "interactions_etl.cli", "load", "--start", DAY.isoformat(), "--end",
          DAY.isoformat(), "--warehouse", str(tmp_path / "w.duckdb")],
@@ -95,15 +100,7 @@ def test_a_range_load_under_a_small_limit_completes_in_batches(server, tmp_path:
 
     days = 6
     prefill(server.emulator, NAMESPACE, seed=32, start=DAY, days=days, per_day=30_000)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MIXPEEK_", "DAGSTER_", "WAREHOUSE_"))},
-        "MIXPEEK_BASE_URL": server.base_url,
-        "MIXPEEK_API_KEY": API_KEY,
-        "MIXPEEK_NAMESPACE": NAMESPACE,
-        "MIXPEEK_REQUESTS_PER_SECOND": "500",
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "WAREHOUSE_MEMORY_LIMIT": "96MB",
-    }
+    env = cli_env(server, tmp_path, "96MB")
     path = tmp_path / "w.duckdb"
     last = DAY + timedelta(days=days - 1)
     completed = subprocess.run(
