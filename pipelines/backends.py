@@ -80,11 +80,6 @@ class Warehouse(ABC):
         """Loads that may run at once (None: one writer at a time, with everything else)."""
         return None
 
-    @property
-    def stages_loads(self) -> bool:
-        """Whether a day is staged locally before its transaction (a lake's commit then lasts the commit)."""
-        return False
-
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(
             self.location,
@@ -246,10 +241,6 @@ class LakeWarehouse(Warehouse):
     @property
     def parallel_loads(self) -> int | None:
         return self.loads_at_once
-
-    @property
-    def stages_loads(self) -> bool:
-        return True
 
     def connect_finished(self) -> duckdb.DuckDBPyConnection:
         # The published snapshot: a build in progress on another machine is never half-read.

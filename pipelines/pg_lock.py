@@ -24,10 +24,6 @@ KEY_SPACE = 0x4945544C
 APPLICATION_NAME_BYTES = 63  # PostgreSQL keeps NAMEDATALEN - 1 bytes of application_name
 
 
-class LockTimeoutError(TimeoutError):
-    """The lock's holder kept it longer than the wait allowed (the caller's own subclass says whose lock)."""
-
-
 class LockConnectError(ConnectionError):
     """The lock's database could not be reached; the message is libpq's reason, on one line."""
 

@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from interactions_etl.settings import Settings
 
 
-def _default_start(days: int) -> date:
-    # The last `days` whole UTC days, ending yesterday: a demo week that is already complete.
-    return datetime.now(UTC).date() - timedelta(days=days)
-
-
 def _days(start: date, end: date) -> list[date]:
     if end < start:
         die(f"--end {end} is before --start {start}")
@@ -105,6 +100,7 @@ def demo(
 
     try:  # the emulator's web stack is an extra: the product's install needs none of it
         from mixpeek_emulator.app import Emulator, EmulatorConfig
+        from mixpeek_emulator.cli import default_start
         from mixpeek_emulator.prefill import prefill
         from mixpeek_emulator.ratelimit import RateLimit
         from mixpeek_emulator.server import EmulatorServer
@@ -124,7 +120,7 @@ def demo(
     check_writable(demo_warehouse)
     key = "sk_demo_" + secrets.token_hex(16)  # lives in this process only; never printed
     namespace = "demo"
-    first_day = _default_start(days)
+    first_day = default_start(days)
     emulator_state = Emulator(
         EmulatorConfig(api_keys={key: None}, namespaces=[namespace], rate_limit=RateLimit.tier("pro"))
     )
